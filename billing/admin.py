@@ -1,0 +1,265 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from audit.admin import AuditHistoryMixin
+from billing.errors import BillingError
+from billing.models import Customer, Invoice, InvoiceLine, NumberSequence, Plan, Subscription
+from billing.services.customers import customer_create, customer_validate_vat_number
+from billing.services.subscriptions import (
+    subscription_create,
+    subscription_validate_plan,
+    subscription_validate_quantity,
+)
+
+
+class CustomerAddForm(forms.ModelForm):
+    contact_email = forms.EmailField(label="Billing contact e-mail")
+
+    class Meta:
+        model = Customer
+        fields = (
+            "name",
+            "contact_email",
+            "currency",
+            "country",
+            "vat_number",
+            "address_line1",
+            "address_line2",
+            "postal_code",
+            "city",
+        )
+
+    def clean(self):
+        data = super().clean()
+        from billing.services.customers import customer_validate_contact_email
+
+        for field, check in (
+            ("contact_email", lambda v: customer_validate_contact_email(email=v)),
+            ("vat_number", lambda v: customer_validate_vat_number(vat_number=v)),
+        ):
+            if data.get(field) is not None:
+                try:
+                    data[field] = check(data[field])
+                except BillingError as error:
+                    self.add_error(field, error.message)
+        return data
+
+
+@admin.register(Customer)
+class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    list_display = ("name", "contact", "country", "currency", "vat_number", "created_at")
+    list_filter = ("country", "currency")
+    search_fields = ("name", "contact__email", "vat_number", "city")
+    list_select_related = ("contact",)
+    readonly_fields = ("contact", "created_at", "audit_history")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = CustomerAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return CustomerAddForm.Meta.fields
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        created = customer_create(
+            name=data["name"],
+            contact_email=data["contact_email"],
+            currency=data["currency"],
+            country=data["country"],
+            vat_number=data["vat_number"],
+            address_line1=data["address_line1"],
+            address_line2=data["address_line2"],
+            postal_code=data["postal_code"],
+            city=data["city"],
+            actor=request.user,
+        )
+        obj.pk = created.pk
+        obj.contact = created.contact
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "kind", "interval", "unit_price", "is_active")
+    list_filter = ("kind", "interval", "is_active", "unit_price_currency")
+    search_fields = ("code", "name")
+
+
+class SubscriptionAddForm(forms.ModelForm):
+    start = forms.DateField(
+        initial=lambda: timezone.now().date(),
+        help_text="The billing date: the first period starts here.",
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ("customer", "organization_name", "plan", "quantity", "start")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("customer") and data.get("plan"):
+            try:
+                subscription_validate_plan(customer=data["customer"], plan=data["plan"])
+            except BillingError as error:
+                self.add_error("plan", error.message)
+        if data.get("quantity") is not None:
+            try:
+                subscription_validate_quantity(quantity=data["quantity"])
+            except BillingError as error:
+                self.add_error("quantity", error.message)
+        return data
+
+    def _post_clean(self):
+        # The instance is built by the service on save; model validation needs its dates.
+        pass
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "organization_name",
+        "customer",
+        "plan",
+        "quantity",
+        "status",
+        "current_period_end",
+    )
+    list_filter = ("status", "plan__kind", "plan__interval")
+    search_fields = ("public_id", "organization_name", "customer__name", "customer__contact__email")
+    list_select_related = ("customer", "plan")
+    # Quantity, plan, status and periods move only through the subscription services
+    # (staff actions with confirmation pages), never by editing the row.
+    readonly_fields = (
+        "public_id",
+        "customer",
+        "organization",
+        "organization_name",
+        "plan",
+        "quantity",
+        "pending_quantity",
+        "pending_plan",
+        "status",
+        "billing_day",
+        "billing_month",
+        "current_period_start",
+        "current_period_end",
+        "created_at",
+        "cancelled_at",
+        "audit_history",
+    )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = SubscriptionAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return SubscriptionAddForm.Meta.fields
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        try:
+            created = subscription_create(
+                customer=data["customer"],
+                organization_name=data["organization_name"],
+                plan=data["plan"],
+                quantity=data["quantity"],
+                start=data["start"],
+                actor=request.user,
+            )
+        except BillingError as error:  # pragma: no cover - the form validated the same rules
+            messages.error(request, error.message)
+            raise
+        obj.pk = created.pk
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    fields = ("description", "quantity", "unit_price", "amount", "period_start", "period_end")
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or not obj.is_finalized
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None or not obj.is_finalized
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.is_finalized
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "customer",
+        "kind",
+        "status",
+        "total",
+        "issued_on",
+        "due_on",
+        "paid_at",
+    )
+    list_filter = ("status", "kind", "currency", "issued_on")
+    search_fields = ("number", "customer__name", "subscription__public_id")
+    list_select_related = ("customer",)
+    date_hierarchy = "issued_on"
+    inlines = [InvoiceLineInline]
+    readonly_fields = (
+        "number",
+        "status",
+        "subtotal",
+        "credit_applied",
+        "vat_rate",
+        "vat_amount",
+        "total",
+        "vat_note",
+        "bill_to",
+        "issued_on",
+        "due_on",
+        "paid_at",
+        "created_at",
+        "audit_history",
+    )
+
+    def has_change_permission(self, request, obj=None):
+        # Finalized invoices are legal records: read-only; corrections are credit notes.
+        if obj is not None and obj.is_finalized:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_finalized:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(NumberSequence)
+class NumberSequenceAdmin(admin.ModelAdmin):
+    list_display = ("series", "year", "last_number")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,281 @@
+"""Customers, plans, subscriptions and invoices. Amounts are django-money MoneyFields."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from djmoney.models.fields import MoneyField
+
+from billing.countries import COUNTRY_CHOICES
+from billing.money import CURRENCY_CHOICES
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class Customer(models.Model):
+    """A company. Exactly one billing contact (a user) logs in for it."""
+
+    name = models.CharField("company name", max_length=200)
+    contact = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="customer",
+        verbose_name="billing contact",
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    country = models.CharField(max_length=2, choices=COUNTRY_CHOICES)
+    vat_number = models.CharField("VAT number", max_length=20, blank=True)
+    address_line1 = models.CharField("address", max_length=200)
+    address_line2 = models.CharField("address (line 2)", max_length=200, blank=True)
+    postal_code = models.CharField(max_length=20)
+    city = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name", "id")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def email(self) -> str:
+        return self.contact.email
+
+
+class PlanKind(models.TextChoices):
+    CORE = "core", "Core (licences)"
+    LEGACY = "legacy", "Legacy"
+
+
+class Interval(models.TextChoices):
+    MONTH = "month", "Monthly"
+    YEAR = "year", "Yearly"
+
+
+class Plan(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=PlanKind.choices)
+    interval = models.CharField(max_length=5, choices=Interval.choices)
+    # Per licence (Core) or per device (legacy), per interval.
+    unit_price = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    is_active = models.BooleanField(default=True, help_text="Inactive plans are not offered.")
+
+    class Meta:
+        ordering = ("kind", "interval", "code")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0),
+                name="plan_price_not_negative",
+                violation_error_message="A price cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.unit_price}/{self.interval})"
+
+    @property
+    def is_core(self) -> bool:
+        return self.kind == PlanKind.CORE
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Alphabet without 0/O and 1/I/L: customers read these ids out on the phone.
+_PUBLIC_ID_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def new_subscription_public_id() -> str:
+    return "SUB-" + "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(8))
+
+
+class Subscription(models.Model):
+    """One per MDM organization; its own billing date."""
+
+    public_id = models.CharField(
+        max_length=12, unique=True, default=new_subscription_public_id, editable=False
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    # Kept null once cancelled: the organization is erased, the subscription and its
+    # invoices stay as records.
+    organization = models.OneToOneField(
+        "fleet.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="subscription",
+    )
+    organization_name = models.CharField(
+        max_length=200, help_text="Kept after cancellation, when the organization is erased."
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    # Licences bought (Core). Legacy plans bill per device; there it is informational.
+    quantity = models.PositiveIntegerField(default=1)
+    # A yearly decrease waits for the renewal (12-month commitment).
+    pending_quantity = models.PositiveIntegerField(null=True, blank=True)
+    # A legacy -> Core migration keeps the old price until the next renewal.
+    pending_plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
+    )
+    # The day of month it renews on (1..31); clamped to the month's last day.
+    billing_day = models.PositiveSmallIntegerField()
+    # The month of year it renews in, for yearly plans (1..12).
+    billing_month = models.PositiveSmallIntegerField()
+    current_period_start = models.DateField()
+    current_period_end = models.DateField(help_text="Exclusive: the next period starts here.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("customer", "organization_name", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1) & Q(quantity__lte=100000),
+                name="subscription_quantity_range",
+                violation_error_message="The quantity must be between 1 and 100,000 licences.",
+            ),
+            models.CheckConstraint(
+                condition=Q(pending_quantity__isnull=True)
+                | (Q(pending_quantity__gte=1) & Q(pending_quantity__lte=100000)),
+                name="subscription_pending_quantity_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=models.F("current_period_start")),
+                name="subscription_period_ordered",
+                violation_error_message="The period must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_day__gte=1) & Q(billing_day__lte=31),
+                name="subscription_billing_day_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_month__gte=1) & Q(billing_month__lte=12),
+                name="subscription_billing_month_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SubscriptionStatus.values), name="subscription_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.organization_name}"
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+
+
+class InvoiceKind(models.TextChoices):
+    RENEWAL = "renewal", "Renewal"
+    PRORATION = "proration", "Proration"
+    ONE_OFF = "one_off", "One-off"
+
+
+class Invoice(models.Model):
+    """Drafts have no number. Finalizing numbers and freezes it (services/invoices.py)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    kind = models.CharField(max_length=10, choices=InvoiceKind.choices, default=InvoiceKind.ONE_OFF)
+    # Idempotency: one invoice per key, e.g. "renewal:SUB-ABCD2345:2026-11-01".
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    number = models.CharField(max_length=20, null=True, blank=True, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    subtotal = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    credit_applied = MoneyField(
+        **MONEY,
+        currency_choices=CURRENCY_CHOICES,
+        help_text="Customer credit used on this invoice (before VAT).",
+    )
+    vat_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0, help_text="Percent.")
+    vat_amount = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    total = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    vat_note = models.CharField(
+        max_length=200, blank=True, help_text="Legal mention, e.g. reverse charge."
+    )
+    # Who was billed, frozen at finalization (later address edits do not rewrite history).
+    bill_to = models.JSONField(default=dict, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    issued_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-issued_on", "-id")
+        indexes = [models.Index(fields=["status", "due_on"])]
+        constraints = [
+            # A number exactly when finalized.
+            models.CheckConstraint(
+                condition=(Q(status=InvoiceStatus.DRAFT) & Q(number__isnull=True))
+                | (
+                    ~Q(status=InvoiceStatus.DRAFT)
+                    & Q(number__isnull=False)
+                    & Q(issued_on__isnull=False)
+                    & Q(due_on__isnull=False)
+                ),
+                name="invoice_number_iff_finalized",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=InvoiceStatus.values), name="invoice_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft #{self.pk}"
+
+    @property
+    def is_finalized(self) -> bool:
+        return self.status != InvoiceStatus.DRAFT
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=300)
+    quantity = models.IntegerField()
+    unit_price = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    amount = MoneyField(
+        **MONEY, currency_choices=CURRENCY_CHOICES, help_text="Rounded once, half up, to the cent."
+    )
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class NumberSequence(models.Model):
+    """The last number given per series and year. Locked row = gapless numbering."""
+
+    series = models.CharField(max_length=10)  # "CAJ" invoices, "CN" credit notes
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="number_sequence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_number}"

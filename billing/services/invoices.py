@@ -1,0 +1,161 @@
+"""Invoice lifecycle: draft -> open -> paid | void. Finalized invoices never change
+amounts; a mistake is corrected by a credit note."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from billing.errors import BillingError
+from billing.models import Customer, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Subscription
+from billing.money import money, round_money, zero
+from billing.services.numbering import number_next
+from billing.services.vat import vat_treatment_for
+
+# The allowed moves, in one place.
+INVOICE_TRANSITIONS: dict[str, set[str]] = {
+    InvoiceStatus.DRAFT: {InvoiceStatus.OPEN},
+    InvoiceStatus.OPEN: {InvoiceStatus.PAID, InvoiceStatus.VOID},
+    InvoiceStatus.PAID: set(),
+    InvoiceStatus.VOID: set(),
+}
+
+
+def invoice_check_transition(*, invoice: Invoice, to: str) -> None:
+    if to not in INVOICE_TRANSITIONS[invoice.status]:
+        raise BillingError(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()}; "
+            f"it cannot become {InvoiceStatus(to).label.lower()}."
+        )
+
+
+def invoice_create_draft(
+    *,
+    customer: Customer,
+    subscription: Subscription | None = None,
+    kind: str = InvoiceKind.ONE_OFF,
+    idempotency_key: str | None = None,
+    period_start: date | None = None,
+    period_end: date | None = None,
+) -> Invoice:
+    return Invoice.objects.create(
+        customer=customer,
+        subscription=subscription,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        currency=customer.currency,
+        subtotal=zero(customer.currency),
+        credit_applied=zero(customer.currency),
+        vat_amount=zero(customer.currency),
+        total=zero(customer.currency),
+        period_start=period_start,
+        period_end=period_end,
+    )
+
+
+def invoice_add_line(
+    *,
+    invoice: Invoice,
+    description: str,
+    quantity: int,
+    unit_price: Decimal,
+    fraction: Decimal = Decimal(1),
+    period_start: date | None = None,
+    period_end: date | None = None,
+) -> InvoiceLine:
+    """Adds `unit_price x quantity x fraction`, rounded once, half up, to the cent."""
+    if invoice.is_finalized:
+        raise BillingError(f"Invoice {invoice} is finalized; correct it with a credit note.")
+    line = InvoiceLine.objects.create(
+        invoice=invoice,
+        description=description,
+        quantity=quantity,
+        unit_price=money(unit_price, invoice.currency),
+        amount=money(round_money(unit_price * quantity * fraction), invoice.currency),
+        period_start=period_start,
+        period_end=period_end,
+    )
+    return line
+
+
+def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Decimal(0)) -> None:
+    """Subtotal from the lines, credit used first (up to the subtotal), then VAT."""
+    subtotal = sum((line.amount.amount for line in invoice.lines.all()), Decimal("0.00"))
+    credit = min(max(credit_available, Decimal(0)), subtotal)
+    treatment = vat_treatment_for(
+        country=invoice.customer.country, vat_number=invoice.customer.vat_number
+    )
+    taxable = subtotal - credit
+    vat = round_money(taxable * treatment.rate / Decimal(100))
+    invoice.subtotal = money(subtotal, invoice.currency)
+    invoice.credit_applied = money(credit, invoice.currency)
+    invoice.vat_rate = treatment.rate
+    invoice.vat_note = treatment.note
+    invoice.vat_amount = money(vat, invoice.currency)
+    invoice.total = money(taxable + vat, invoice.currency)
+
+
+@transaction.atomic
+def invoice_finalize(
+    *,
+    invoice: Invoice,
+    actor: Any,
+    issued_on: date | None = None,
+    credit_available: Decimal = Decimal(0),
+) -> Invoice:
+    """Numbers the invoice (gapless per year), freezes the bill-to details, opens it.
+
+    A zero-total invoice (fully covered by credit) is paid at once.
+    """
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
+    issued_on = issued_on or timezone.now().date()
+    invoice_compute_totals(invoice=invoice, credit_available=credit_available)
+    customer = invoice.customer
+    invoice.bill_to = {
+        "name": customer.name,
+        "address_line1": customer.address_line1,
+        "address_line2": customer.address_line2,
+        "postal_code": customer.postal_code,
+        "city": customer.city,
+        "country": customer.country,
+        "vat_number": customer.vat_number,
+        "email": customer.email,
+    }
+    invoice.number = number_next(series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year)
+    invoice.issued_on = issued_on
+    invoice.due_on = issued_on + timedelta(days=settings.BILLING_INVOICE_DUE_DAYS)
+    invoice.status = InvoiceStatus.OPEN
+    if invoice.total.amount == 0:
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = timezone.now()
+    invoice.save()
+    audit_record(
+        actor=actor,
+        action="invoice.finalize",
+        target=invoice,
+        before={"status": InvoiceStatus.DRAFT},
+        after={"status": invoice.status, "number": invoice.number, "total": invoice.total},
+    )
+    return invoice
+
+
+@transaction.atomic
+def invoice_mark_paid(*, invoice: Invoice, actor: Any, paid_at=None) -> Invoice:
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice_check_transition(invoice=invoice, to=InvoiceStatus.PAID)
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = paid_at or timezone.now()
+    invoice.save(update_fields=["status", "paid_at"])
+    audit_record(
+        actor=actor,
+        action="invoice.paid",
+        target=invoice,
+        before={"status": InvoiceStatus.OPEN},
+        after={"status": InvoiceStatus.PAID},
+    )
+    return invoice

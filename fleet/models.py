@@ -1,0 +1,73 @@
+"""MDM organizations and their devices.
+
+fleet imports neither billing nor portal: billing writes what the MDM must know
+(licences, whether the subscription is paused, cancelled or overdue) onto these
+rows through fleet.services.organizations, and fleet derives the mode from them.
+"""
+
+from django.db import models
+
+
+class OrganizationMode(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RESTRICTED = "restricted", "Restricted"
+    READ_ONLY = "read_only", "Read-only"
+    PAUSED = "paused", "Paused"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    # Core plans sell licences: one per device in the field. Legacy plans have no cap.
+    licensed = models.BooleanField(default=True)
+    licence_count = models.PositiveIntegerField(default=0)
+    # Inputs written by billing; the mode is derived from them (see services/modes.py).
+    is_paused = models.BooleanField(default=False)
+    is_cancelled = models.BooleanField(default=False)
+    has_overdue_invoice = models.BooleanField(default=False)
+    mode = models.CharField(
+        max_length=20, choices=OrganizationMode.choices, default=OrganizationMode.ACTIVE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name", "id")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeviceState(models.TextChoices):
+    IN_THE_FIELD = "in_the_field", "In the field"
+    IN_STOCK = "in_stock", "In stock"
+    IN_REPAIR = "in_repair", "In repair"
+
+
+class Device(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="devices")
+    serial = models.CharField(
+        max_length=64,
+        unique=True,
+        error_messages={
+            "unique": "A device with this serial number is already registered.",
+        },
+    )
+    model_name = models.CharField(max_length=100, blank=True)
+    state = models.CharField(
+        max_length=20, choices=DeviceState.choices, default=DeviceState.IN_STOCK
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("serial",)
+        indexes = [models.Index(fields=["organization", "state"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=DeviceState.values), name="device_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.serial

@@ -1,0 +1,152 @@
+"""Test harness: factories live in tests/factories.py; fixtures here.
+
+Under CI=true the suite must run on PostgreSQL, Redis and Debian's Chromium: a missing
+one stops the session with an error instead of skipping tests.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM must still
+# be usable from it for arranging and asserting.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _ci_problems() -> list[str]:
+    problems = []
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        problems.append("DATABASE_URL must point at PostgreSQL")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL must be set")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5).ping()
+        except redis.RedisError as error:
+            problems.append(f"Redis at {settings.REDIS_URL} does not answer: {error}")
+    if not Path(CHROMIUM).exists():
+        problems.append(f"Chromium is missing at {CHROMIUM}")
+    return problems
+
+
+def pytest_sessionstart(session):
+    if IN_CI:
+        problems = _ci_problems()
+        if problems:
+            pytest.exit("CI=true but: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _media_and_mail(settings, tmp_path):
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+
+
+@pytest.fixture
+def on_postgres(db):
+    """For tests that need real row locks."""
+    if connection.vendor != "postgresql":
+        if IN_CI:
+            pytest.fail("This test needs PostgreSQL under CI")
+        pytest.skip("needs PostgreSQL (set DATABASE_URL); SQLite serializes all writes")
+
+
+# ---- browser -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"Chromium is missing at {CHROMIUM}")
+        pytest.skip(f"Debian's Chromium is not installed ({CHROMIUM}): apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_browser, live_server):
+    """A fresh browser context per test, its base URL the live server."""
+    context = _browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(10_000)  # milliseconds
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+# ---- celery --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def celery_worker(settings, tmp_path, transactional_db):
+    """A real Celery worker thread on a real broker: Redis when REDIS_URL is set (always
+    under CI), else kombu's filesystem transport in a temporary folder."""
+    from celery.contrib.testing.worker import start_worker
+
+    from portal.celery import app
+
+    if IN_CI and not settings.REDIS_URL:
+        pytest.fail("CI needs REDIS_URL for the Celery worker tests")
+    changed = (
+        "broker_url",
+        "result_backend",
+        "broker_transport_options",
+        "task_always_eager",
+        "worker_enable_remote_control",
+    )
+    saved = {key: app.conf[key] for key in changed}
+    if settings.REDIS_URL:
+        app.conf.update(
+            broker_url=settings.REDIS_URL,
+            result_backend=settings.REDIS_URL,
+            broker_transport_options={},
+        )
+    else:
+        queue = tmp_path / "queue"
+        queue.mkdir()
+        app.conf.update(
+            broker_url="filesystem://",
+            result_backend=f"file://{tmp_path}",
+            broker_transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue)},
+        )
+    app.conf.update(task_always_eager=False, worker_enable_remote_control=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
+            yield w
+    finally:
+        app.conf.update(saved)
+        app.pool.force_close_all()
+        app._pool = None
+        shutil.rmtree(tmp_path / "queue", ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if "celery_worker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.celery_worker)
