@@ -4,7 +4,17 @@ from django.utils import timezone
 
 from audit.admin import AuditHistoryMixin
 from billing.errors import BillingError
-from billing.models import Customer, Invoice, InvoiceLine, NumberSequence, Plan, Subscription
+from billing.models import (
+    CreditEntry,
+    CreditNote,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    InvoiceReminder,
+    NumberSequence,
+    Plan,
+    Subscription,
+)
 from billing.services.customers import customer_create, customer_validate_vat_number
 from billing.services.subscriptions import (
     subscription_create,
@@ -263,3 +273,38 @@ class NumberSequenceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written only by services: listed and searchable, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "customer", "amount", "reason", "invoice")
+    list_filter = ("created_at",)
+    search_fields = ("customer__name", "reason", "invoice__number")
+    list_select_related = ("customer", "invoice")
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdmin):
+    list_display = ("number", "customer", "invoice", "total", "issued_on")
+    list_filter = ("issued_on",)
+    search_fields = ("number", "customer__name", "invoice__number")
+    list_select_related = ("customer", "invoice")
+
+
+@admin.register(InvoiceReminder)
+class InvoiceReminderAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "stage_days", "sent_at")
+    search_fields = ("invoice__number",)

@@ -30,10 +30,19 @@ class Customer(models.Model):
     address_line2 = models.CharField("address (line 2)", max_length=200, blank=True)
     postal_code = models.CharField(max_length=20)
     city = models.CharField(max_length=100)
+    # Credit owed to the customer (e.g. a monthly decrease), in its currency, used by the
+    # next invoices before anything is charged. Moved only with F() by services/credit.py;
+    # CreditEntry rows are its history.
+    credit_balance = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("name", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credit_balance__gte=0), name="customer_credit_not_negative"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -222,6 +231,12 @@ class Invoice(models.Model):
         ordering = ("-issued_on", "-id")
         indexes = [models.Index(fields=["status", "due_on"])]
         constraints = [
+            # Never two renewal invoices for one subscription period.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(kind="renewal"),
+                name="invoice_one_renewal_per_period",
+            ),
             # A number exactly when finalized.
             models.CheckConstraint(
                 condition=(Q(status=InvoiceStatus.DRAFT) & Q(number__isnull=True))
@@ -279,3 +294,72 @@ class NumberSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series}-{self.year}: {self.last_number}"
+
+
+class CreditEntry(models.Model):
+    """History of Customer.credit_balance: + granted (decrease, credit note), - used."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_entries")
+    amount = models.DecimalField(
+        max_digits=14, decimal_places=2, help_text="In the customer's currency; negative when used."
+    )
+    reason = models.CharField(max_length=200)
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries"
+    )
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name_plural = "credit entries"
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="credit_entry_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.customer.currency}: {self.reason}"
+
+
+class CreditNote(models.Model):
+    """Corrects a finalized invoice. Own gapless series (e.g. CN-2026-000001)."""
+
+    number = models.CharField(max_length=20, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    reason = models.CharField(max_length=300)
+    subtotal = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    vat_amount = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    total = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    issued_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-issued_on", "-id")
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gt=0), name="credit_note_total_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class InvoiceReminder(models.Model):
+    """One row per reminder sent: the unique key makes each stage go out once."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="reminders")
+    # Days relative to the due date (0 = on the due date, 3 = three days after).
+    stage_days = models.SmallIntegerField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "stage_days"], name="invoice_reminder_once_per_stage"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice} reminder at due+{self.stage_days}d"

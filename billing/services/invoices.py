@@ -13,6 +13,7 @@ from audit.services import audit_record
 from billing.errors import BillingError
 from billing.models import Customer, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Subscription
 from billing.money import money, round_money, zero
+from billing.services.credit import credit_consume
 from billing.services.numbering import number_next
 from billing.services.vat import vat_treatment_for
 
@@ -101,20 +102,24 @@ def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Deci
 
 @transaction.atomic
 def invoice_finalize(
-    *,
-    invoice: Invoice,
-    actor: Any,
-    issued_on: date | None = None,
-    credit_available: Decimal = Decimal(0),
+    *, invoice: Invoice, actor: Any, issued_on: date | None = None, use_credit: bool = True
 ) -> Invoice:
     """Numbers the invoice (gapless per year), freezes the bill-to details, opens it.
 
-    A zero-total invoice (fully covered by credit) is paid at once.
+    The customer's credit is used first (before VAT). A zero-total invoice (fully covered
+    by credit) is paid at once.
     """
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
     issued_on = issued_on or timezone.now().date()
-    invoice_compute_totals(invoice=invoice, credit_available=credit_available)
+    invoice.number = number_next(series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year)
+    subtotal = sum((line.amount.amount for line in invoice.lines.all()), Decimal("0.00"))
+    credit = (
+        credit_consume(customer=invoice.customer, up_to=subtotal, invoice=invoice)
+        if use_credit
+        else Decimal(0)
+    )
+    invoice_compute_totals(invoice=invoice, credit_available=credit)
     customer = invoice.customer
     invoice.bill_to = {
         "name": customer.name,
@@ -126,7 +131,6 @@ def invoice_finalize(
         "vat_number": customer.vat_number,
         "email": customer.email,
     }
-    invoice.number = number_next(series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year)
     invoice.issued_on = issued_on
     invoice.due_on = issued_on + timedelta(days=settings.BILLING_INVOICE_DUE_DAYS)
     invoice.status = InvoiceStatus.OPEN

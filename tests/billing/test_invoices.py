@@ -7,6 +7,7 @@ from djmoney.money import Money
 from audit.models import AuditEntry
 from billing.errors import BillingError
 from billing.models import Invoice, InvoiceStatus, NumberSequence
+from billing.services.credit import credit_grant
 from billing.services.invoices import (
     invoice_add_line,
     invoice_create_draft,
@@ -75,12 +76,40 @@ def test_eu_customer_with_vat_number_gets_reverse_charge():
 
 def test_credit_is_used_before_vat():
     customer = CustomerFactory(country="FR")
-    invoice = invoice_finalize(
-        invoice=_draft(customer, (10, "4.00")), actor=None, credit_available=Decimal("15.00")
-    )
+    credit_grant(customer=customer, amount=Decimal("15.00"), reason="decrease")
+    invoice = invoice_finalize(invoice=_draft(customer, (10, "4.00")), actor=None)
     assert invoice.credit_applied == Money("15.00", "EUR")
     assert invoice.vat_amount == Money("5.00", "EUR")
     assert invoice.total == Money("30.00", "EUR")
+    customer.refresh_from_db()
+    assert customer.credit_balance == Decimal("0.00")
+    assert sorted(customer.credit_entries.values_list("amount", flat=True)) == [
+        Decimal("-15.00"),
+        Decimal("15.00"),
+    ]
+
+
+def test_credit_covering_the_whole_invoice_pays_it_and_keeps_the_rest():
+    customer = CustomerFactory(country="FR")
+    credit_grant(customer=customer, amount=Decimal("50.00"), reason="decrease")
+    invoice = invoice_finalize(invoice=_draft(customer, (10, "4.00")), actor=None)
+    assert invoice.total == Money("0.00", "EUR")
+    assert invoice.status == InvoiceStatus.PAID
+    customer.refresh_from_db()
+    assert customer.credit_balance == Decimal("10.00")
+
+
+def test_credit_balance_can_never_go_negative_in_the_database():
+    from django.db import IntegrityError, transaction
+    from django.db.models import F
+
+    from billing.models import Customer
+
+    customer = CustomerFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Customer.objects.filter(pk=customer.pk).update(credit_balance=F("credit_balance") - 1)
+    customer.refresh_from_db()
+    assert customer.credit_balance == 0
 
 
 def test_finalized_invoice_refuses_new_lines_and_a_second_finalization():
