@@ -1,0 +1,20 @@
+"""E-mails to a customer's billing contact: a plain-text and an HTML part from templates
+templates/billing/emails/<name>.txt and <name>.html, sent after the transaction commits."""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+
+from billing.models import Customer
+
+
+def customer_email_send(*, customer: Customer, subject: str, template: str, context: dict) -> None:
+    """Queues the e-mail for when the current transaction commits (at once outside one),
+    so a rolled-back change never sends mail."""
+    context = {"customer": customer, "seller": settings.BILLING_SELLER, **context}
+    text = render_to_string(f"billing/emails/{template}.txt", context)
+    html = render_to_string(f"billing/emails/{template}.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[customer.email])
+    message.attach_alternative(html, "text/html")
+    transaction.on_commit(message.send)
