@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
 from billing.models import Customer, Invoice, InvoiceStatus, Subscription
@@ -22,3 +24,8 @@ def subscription_for_customer(*, customer: Customer, public_id: str) -> Subscrip
 
 def invoice_for_customer(*, customer: Customer, number: str) -> Invoice:
     return Invoice.objects.exclude(status=InvoiceStatus.DRAFT).get(customer=customer, number=number)
+
+
+def customer_credit_balance(*, customer: Customer) -> Decimal:
+    """The credit as stored now (the balance moves with F(), so a loaded row may be stale)."""
+    return Customer.objects.values_list("credit_balance", flat=True).get(pk=customer.pk)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from billing.errors import BillingError
 from billing.models import Interval, Subscription, SubscriptionStatus
 from billing.money import round_money
+from billing.selectors import customer_credit_balance
 from billing.services.subscriptions import subscription_validate_quantity
 from billing.services.vat import vat_treatment_for
 from fleet.models import OrganizationMode
@@ -218,7 +219,7 @@ def subscription_quantity_preview(
         )
         subtotal = amount
         # Mirrors invoice_finalize: credit first (up to the subtotal), VAT on the rest.
-        credit_used = min(customer.credit_balance, subtotal)
+        credit_used = min(customer_credit_balance(customer=customer), subtotal)
         vat = vat_for(taxable=subtotal - credit_used, rate=treatment.rate)
         total_now = subtotal - credit_used + vat
     elif quantity == current:
