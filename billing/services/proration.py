@@ -168,6 +168,26 @@ def subscription_renewal_estimate(*, subscription: Subscription, quantity: int) 
     )
 
 
+def subscription_next_invoice_estimate(
+    *, subscription: Subscription, in_field: int, devices_total: int
+) -> RenewalEstimate | None:
+    """The next renewal invoice as things stand (None when nothing will renew).
+
+    What is billed follows DESIGN.md: Core, the licences (a scheduled decrease counts);
+    legacy yearly, every device; legacy monthly, the devices in the field.
+    """
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        return None
+    plan = subscription.pending_plan or subscription.plan
+    if plan.is_core:
+        quantity = subscription.pending_quantity or subscription.quantity
+    elif plan.interval == Interval.YEAR:
+        quantity = devices_total
+    else:
+        quantity = in_field
+    return subscription_renewal_estimate(subscription=subscription, quantity=quantity)
+
+
 def subscription_quantity_preview(
     *, subscription: Subscription, quantity: int, today: date
 ) -> QuantityPreview:
