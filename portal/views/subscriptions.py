@@ -52,7 +52,7 @@ def _subscription_or_404(customer, public_id) -> Subscription:
 def _preview_context(subscription, data) -> dict:
     """The preview for the submitted quantity, or why there is none."""
     form = QuantityForm(data)
-    context = {"quantity_form": form, "preview": None, "preview_error": None}
+    context = {"preview": None, "preview_error": None}
     if form.is_valid():
         try:
             context["preview"] = subscription_quantity_preview(
@@ -101,8 +101,8 @@ def subscription_edit(request, *, customer, public_id):
         context.update(_preview_context(subscription, request.POST))
     elif request.method == "POST" or "quantity" in request.GET:
         context.update(_preview_context(subscription, request.POST or request.GET))
-    else:
-        context["quantity_form"] = QuantityForm(initial={"quantity": subscription.quantity})
+    data = request.POST if request.method == "POST" else request.GET
+    context["quantity_value"] = data.get("quantity", subscription.quantity)
     return render(request, "portal/subscription_edit.html", context)
 
 
