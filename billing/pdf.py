@@ -21,7 +21,7 @@ _STYLES = getSampleStyleSheet()
 _BODY = ParagraphStyle("body", parent=_STYLES["Normal"], fontSize=9, leading=12)
 _SMALL = ParagraphStyle("small", parent=_BODY, fontSize=8, leading=10, textColor=colors.grey)
 _RIGHT = ParagraphStyle("right", parent=_BODY, alignment=TA_RIGHT)
-_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=18, alignment=0, spaceAfter=2)
+_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=15, alignment=0, spaceAfter=2)
 _HEADING = ParagraphStyle("heading", parent=_BODY, fontName="Helvetica-Bold", spaceBefore=6)
 
 
@@ -122,7 +122,7 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
         )
     lines_table = Table(
         rows,
-        colWidths=[width * 0.38, width * 0.24, width * 0.08, width * 0.14, width * 0.16],
+        colWidths=[width * 0.34, width * 0.28, width * 0.08, width * 0.14, width * 0.16],
         repeatRows=1,
     )
     lines_table.setStyle(
@@ -144,7 +144,7 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
     if invoice.credit_applied.amount:
         totals.append(["Credit applied", "-" + _amount(invoice.credit_applied, currency)])
     totals += [
-        [f"VAT {invoice.vat_rate:g}%", _amount(invoice.vat_amount, currency)],
+        [f"VAT {invoice.vat_rate.normalize():f}%", _amount(invoice.vat_amount, currency)],
         ["Total", _amount(invoice.total, currency)],
     ]
     totals_table = Table(totals, colWidths=[width * 0.25, width * 0.2], hAlign="RIGHT")
