@@ -54,6 +54,8 @@ def main() -> None:
 
 
 def _realistic_invoice():
+    from djmoney.money import Money
+
     from accounts.models import User
     from billing.models import Customer, InvoiceKind, Plan, PlanKind
     from billing.services.credit import credit_grant
@@ -63,7 +65,6 @@ def _realistic_invoice():
         invoice_finalize,
     )
     from billing.services.subscriptions import subscription_create
-    from djmoney.money import Money
 
     customer = Customer.objects.create(
         name="Acme SAS",
