@@ -1,6 +1,9 @@
-from django.db.models import QuerySet
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet
 
 from billing.models import Customer, Invoice, InvoiceStatus, Subscription
+from fleet.models import DeviceState
 
 
 def subscriptions_for_customer(*, customer: Customer) -> QuerySet[Subscription]:
@@ -22,3 +25,42 @@ def subscription_for_customer(*, customer: Customer, public_id: str) -> Subscrip
 
 def invoice_for_customer(*, customer: Customer, number: str) -> Invoice:
     return Invoice.objects.exclude(status=InvoiceStatus.DRAFT).get(customer=customer, number=number)
+
+
+def customer_credit_balance(*, customer: Customer) -> Decimal:
+    """The credit as stored now (the balance moves with F(), so a loaded row may be stale)."""
+    return Customer.objects.values_list("credit_balance", flat=True).get(pk=customer.pk)
+
+
+def subscriptions_overview_for_customer(*, customer: Customer) -> QuerySet[Subscription]:
+    """The customer's subscriptions with their devices counted: `in_field` (licences in
+    use) and `devices_total` (what a legacy yearly plan bills)."""
+    in_field = Q(organization__devices__state=DeviceState.IN_THE_FIELD)
+    return (
+        subscriptions_for_customer(customer=customer)
+        .select_related("pending_plan")
+        .annotate(
+            in_field=Count("organization__devices", filter=in_field),
+            devices_total=Count("organization__devices"),
+        )
+    )
+
+
+def invoices_for_customer_filtered(
+    *, customer: Customer, status: str = "", year: int | None = None
+) -> QuerySet[Invoice]:
+    """Finalized invoices, newest first, optionally of one status and one year of issue."""
+    invoices = invoices_for_customer(customer=customer)
+    if status:
+        invoices = invoices.filter(status=status)
+    if year:
+        invoices = invoices.filter(issued_on__year=year)
+    return invoices.order_by("-issued_on", "-id")
+
+
+def invoice_years_for_customer(*, customer: Customer) -> list[int]:
+    """Years in which the customer was invoiced, newest first (for the filter)."""
+    return sorted(
+        {d.year for d in invoices_for_customer(customer=customer).dates("issued_on", "year")},
+        reverse=True,
+    )

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
-from portal.views import auth, pages
+from portal.views import auth, invoices, pages, subscriptions
 
 # Staff hold the keys to every customer: the admin asks for a TOTP code after the password.
 admin.site.__class__ = OTPAdminSite
@@ -13,8 +13,20 @@ portal_patterns = [
     path("", pages.home, name="home"),
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
-    path("subscriptions/", pages.subscriptions, name="subscriptions"),
-    path("invoices/", pages.invoices, name="invoices"),
+    path("subscriptions/", subscriptions.subscriptions, name="subscriptions"),
+    path(
+        "subscriptions/<str:public_id>/edit/",
+        subscriptions.subscription_edit,
+        name="subscription_edit",
+    ),
+    path(
+        "subscriptions/<str:public_id>/preview/",
+        subscriptions.subscription_preview,
+        name="subscription_preview",
+    ),
+    path("invoices/", invoices.invoices, name="invoices"),
+    path("invoices/<str:number>/", invoices.invoice_detail, name="invoice_detail"),
+    path("invoices/<str:number>/pdf/", invoices.invoice_pdf, name="invoice_pdf"),
     path(
         "payment-method/",
         pages.not_yet_available,

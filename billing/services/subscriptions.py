@@ -1,15 +1,33 @@
 """Subscription lifecycle. The allowed status moves live in SUBSCRIPTION_TRANSITIONS."""
 
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
+from billing.emails import customer_email_send
 from billing.errors import BillingError
-from billing.models import Customer, Plan, PlanKind, Subscription, SubscriptionStatus
+from billing.models import (
+    CreditEntry,
+    Customer,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    Plan,
+    PlanKind,
+    Subscription,
+    SubscriptionStatus,
+)
+from billing.money import money
+from billing.services.credit import credit_grant
+from billing.services.invoices import invoice_create_draft, invoice_finalize
 from billing.services.periods import period_end_for
-from fleet.services.organizations import organization_create
+from fleet.selectors import organization_in_field_count
+from fleet.services.organizations import organization_create, organization_set_billing_state
 
 MAX_QUANTITY = 100_000
 
@@ -86,3 +104,148 @@ def subscription_create(
         after={"plan": plan.code, "quantity": quantity, "period_start": start, "period_end": end},
     )
     return subscription
+
+
+# ---- Edit subscription (Core): change the quantity -----------------------------------
+
+
+@dataclass(frozen=True)
+class QuantityChange:
+    """What a confirmed change did: the preview it applied, and the invoice or credit."""
+
+    preview: Any  # billing.services.proration.QuantityPreview
+    invoice: Invoice | None  # the proration invoice of an increase
+    credit_entry: CreditEntry | None  # the credit of a monthly decrease
+
+
+@transaction.atomic
+def subscription_change_quantity(
+    *,
+    subscription: Subscription,
+    quantity: int,
+    actor: Any,
+    today: date | None = None,
+    expected_net_amount: Decimal | None = None,
+) -> QuantityChange:
+    """Applies a new licence quantity exactly as `subscription_quantity_preview` shows it.
+
+    One transaction under the subscription's row lock, so two edits of one subscription
+    run one after the other, the second seeing the first's quantity. The MDM gets the new
+    licence count at once (a yearly decrease waits for the renewal). An increase is
+    invoiced now, pro rata; a monthly decrease goes to the customer's credit.
+    `expected_net_amount` (charged now, or minus the credit) is what the customer saw in
+    the preview: if the amounts moved since (the day changed, credit was used), the change
+    is refused so nobody pays what they did not see.
+    """
+    # Imported here: proration builds on this module's quantity rules.
+    from billing.services.proration import (
+        DECREASE,
+        INCREASE,
+        SCHEDULED_DECREASE,
+        subscription_quantity_preview,
+    )
+
+    today = today or timezone.now().date()
+    # No select_related: FOR UPDATE cannot cover the nullable side of an outer join.
+    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    preview = subscription_quantity_preview(
+        subscription=subscription, quantity=quantity, today=today
+    )
+    if expected_net_amount is not None and preview.net_amount != expected_net_amount:
+        raise BillingError(
+            "The amounts changed since your preview (the day or your credit changed). "
+            "Check the new preview and confirm again."
+        )
+    before = {"quantity": subscription.quantity, "pending_quantity": subscription.pending_quantity}
+    organization = subscription.organization
+
+    if preview.change == SCHEDULED_DECREASE:
+        subscription.pending_quantity = quantity
+    else:
+        subscription.quantity = preview.licences_now
+        subscription.pending_quantity = None
+    subscription.save(update_fields=["quantity", "pending_quantity"])
+
+    if preview.licences_now != organization.licence_count:
+        organization_set_billing_state(
+            organization=organization, actor=actor, licence_count=preview.licences_now
+        )
+        # Counted again under the organization's lock (the one device moves take): a
+        # device moved into the field since the preview must not go unlicensed.
+        in_field = organization_in_field_count(organization=organization)
+        if in_field > preview.licences_now:
+            raise BillingError(
+                f"{in_field} devices are now in the field in {organization.name}: move "
+                f"{in_field - preview.licences_now} back to stock first, or keep at least "
+                f"{in_field} licences."
+            )
+
+    invoice = credit_entry = None
+    if preview.change == INCREASE and preview.subtotal > 0:
+        invoice = _subscription_proration_invoice_issue(
+            subscription=subscription, preview=preview, actor=actor, today=today
+        )
+    elif preview.change == DECREASE and preview.credit_gained > 0:
+        credit_entry = credit_grant(
+            customer=subscription.customer,
+            amount=preview.credit_gained,
+            reason=preview.lines[0].description,
+            subscription=subscription,
+        )
+
+    audit_record(
+        actor=actor,
+        action="subscription.change_quantity",
+        target=subscription,
+        before=before,
+        after={
+            "quantity": subscription.quantity,
+            "pending_quantity": subscription.pending_quantity,
+            "change": preview.change,
+            "invoice": invoice.number if invoice else None,
+            "credit": str(preview.credit_gained) if credit_entry else None,
+        },
+    )
+    customer_email_send(
+        customer=subscription.customer,
+        subject=(
+            f"Subscription {subscription.public_id}: {quantity} licences from "
+            f"{preview.effective_on:%d %b %Y}"
+            if preview.change == SCHEDULED_DECREASE
+            else f"Subscription {subscription.public_id}: now {quantity} licences"
+        ),
+        template="subscription_changed",
+        context={
+            "subscription": subscription,
+            "preview": preview,
+            "invoice": invoice,
+            "credit_entry": credit_entry,
+        },
+    )
+    return QuantityChange(preview=preview, invoice=invoice, credit_entry=credit_entry)
+
+
+def _subscription_proration_invoice_issue(
+    *, subscription: Subscription, preview: Any, actor: Any, today: date
+) -> Invoice:
+    """The invoice of an increase, issued at once; the customer's credit is used first."""
+    invoice = invoice_create_draft(
+        customer=subscription.customer,
+        subscription=subscription,
+        kind=InvoiceKind.PRORATION,
+        period_start=preview.effective_on,
+        period_end=subscription.current_period_end,
+    )
+    for line in preview.lines:
+        # The line's amount is the preview's, computed exactly (proration_amount), not
+        # re-derived from a rounded fraction by invoice_add_line.
+        InvoiceLine.objects.create(
+            invoice=invoice,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=money(line.unit_price, invoice.currency),
+            amount=money(line.amount, invoice.currency),
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+    return invoice_finalize(invoice=invoice, actor=actor, issued_on=today)

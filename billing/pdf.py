@@ -1,0 +1,194 @@
+"""The PDF of a finalized invoice (reportlab, A4). Everything on it comes from the frozen
+invoice: its number, dates, lines and totals, and `bill_to` as it was at finalization."""
+
+from io import BytesIO
+
+from django.conf import settings
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus.flowables import KeepTogether
+
+from billing.countries import COUNTRY_CHOICES
+from billing.errors import BillingError
+from billing.models import Invoice, InvoiceStatus
+
+_COUNTRIES = dict(COUNTRY_CHOICES)
+_STYLES = getSampleStyleSheet()
+_BODY = ParagraphStyle("body", parent=_STYLES["Normal"], fontSize=9, leading=12)
+_SMALL = ParagraphStyle("small", parent=_BODY, fontSize=8, leading=10, textColor=colors.grey)
+_RIGHT = ParagraphStyle("right", parent=_BODY, alignment=TA_RIGHT)
+_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=15, alignment=0, spaceAfter=2)
+_HEADING = ParagraphStyle("heading", parent=_BODY, fontName="Helvetica-Bold", spaceBefore=6)
+
+
+def _esc(text) -> str:
+    """Paragraph text is a small markup language: escape what came from people."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _amount(value, currency: str) -> str:
+    # Money or Decimal, always two decimals and the currency code (no locale guessing).
+    amount = getattr(value, "amount", value)
+    return f"{amount:,.2f} {currency}"
+
+
+def _date(value) -> str:
+    return value.strftime("%d %b %Y") if value else ""
+
+
+def _party(title: str, lines: list[str]) -> list:
+    body = "<br/>".join(_esc(line) for line in lines if line)
+    return [Paragraph(title, _HEADING), Paragraph(body, _BODY)]
+
+
+def invoice_pdf_render(*, invoice: Invoice) -> bytes:
+    """The invoice as PDF bytes. Drafts have no number and no PDF."""
+    if not invoice.is_finalized:
+        raise BillingError("A draft invoice has no PDF: finalize it first.")
+    seller = settings.BILLING_SELLER
+    bill_to = invoice.bill_to or {}
+    currency = invoice.currency
+    buffer = BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=f"Invoice {invoice.number}",
+        author=seller["name"],
+        subject=f"Invoice {invoice.number}",
+    )
+    width = document.width
+    story: list = []
+
+    # Header: seller on the left, the invoice's identity on the right.
+    identity = [
+        Paragraph(f"Invoice {_esc(invoice.number)}", _TITLE),
+        Paragraph(f"Issued: {_date(invoice.issued_on)}", _RIGHT),
+        Paragraph(f"Due: {_date(invoice.due_on)}", _RIGHT),
+        Paragraph(f"Status: {_esc(invoice.get_status_display())}", _RIGHT),
+    ]
+    seller_block = _party(
+        _esc(seller["name"]), [seller["address"], f"VAT number: {seller['vat_number']}"]
+    )
+    customer_block = _party(
+        "Bill to",
+        [
+            bill_to.get("name", ""),
+            bill_to.get("address_line1", ""),
+            bill_to.get("address_line2", ""),
+            f"{bill_to.get('postal_code', '')} {bill_to.get('city', '')}".strip(),
+            _COUNTRIES.get(bill_to.get("country", ""), bill_to.get("country", "")),
+            f"VAT number: {bill_to['vat_number']}" if bill_to.get("vat_number") else "",
+            bill_to.get("email", ""),
+        ],
+    )
+    if invoice.subscription_id:
+        subscription = invoice.subscription
+        customer_block.append(
+            Paragraph(
+                f"Subscription {_esc(subscription.public_id)} "
+                f"({_esc(subscription.organization_name)})",
+                _SMALL,
+            )
+        )
+    header = Table(
+        [[seller_block, identity], [customer_block, ""]],
+        colWidths=[width * 0.55, width * 0.45],
+    )
+    header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    story += [header, Spacer(1, 8 * mm)]
+
+    # Lines, with their periods (end dates are exclusive: the next period starts there).
+    rows = [["Description", "Period", "Qty", "Unit price", "Amount"]]
+    for line in invoice.lines.all():
+        period = (
+            f"{_date(line.period_start)} – {_date(line.period_end)}" if line.period_start else ""
+        )
+        rows.append(
+            [
+                Paragraph(_esc(line.description), _BODY),
+                Paragraph(period, _BODY),
+                str(line.quantity),
+                _amount(line.unit_price, currency),
+                _amount(line.amount, currency),
+            ]
+        )
+    lines_table = Table(
+        rows,
+        colWidths=[width * 0.34, width * 0.28, width * 0.08, width * 0.14, width * 0.16],
+        repeatRows=1,
+    )
+    lines_table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 9),
+                ("FONT", (0, 1), (-1, -1), "Helvetica", 9),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
+                ("ALIGN", (2, 0), (-1, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
+    story += [lines_table, Spacer(1, 5 * mm)]
+
+    # Totals: credit is used before VAT (DESIGN.md), so VAT is on subtotal - credit.
+    totals = [["Subtotal", _amount(invoice.subtotal, currency)]]
+    if invoice.credit_applied.amount:
+        totals.append(["Credit applied", "-" + _amount(invoice.credit_applied, currency)])
+    totals += [
+        [f"VAT {invoice.vat_rate.normalize():f}%", _amount(invoice.vat_amount, currency)],
+        ["Total", _amount(invoice.total, currency)],
+    ]
+    totals_table = Table(totals, colWidths=[width * 0.25, width * 0.2], hAlign="RIGHT")
+    totals_table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
+                ("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 10),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black),
+                ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+            ]
+        )
+    )
+    story.append(KeepTogether([totals_table]))
+    if invoice.vat_note:
+        story += [Spacer(1, 3 * mm), Paragraph(_esc(invoice.vat_note), _BODY)]
+
+    # Payment instructions: a bank transfer quoting the invoice number.
+    if invoice.status == InvoiceStatus.PAID:
+        paid = f"Paid on {_date(invoice.paid_at)}. Thank you." if invoice.paid_at else "Paid."
+        payment = [Paragraph("Payment", _HEADING), Paragraph(paid, _BODY)]
+    else:
+        payment = [
+            Paragraph("Payment", _HEADING),
+            Paragraph(
+                f"Please pay {_amount(invoice.total, currency)} by {_date(invoice.due_on)} "
+                "by bank transfer to:",
+                _BODY,
+            ),
+            Paragraph(
+                f"Beneficiary: {_esc(seller['name'])}<br/>IBAN: {_esc(seller['iban'])}<br/>"
+                f"BIC: {_esc(seller['bic'])}<br/>"
+                f"Reference: <b>{_esc(invoice.number)}</b> (quote it so we can match "
+                "your payment)",
+                _BODY,
+            ),
+        ]
+    story += [Spacer(1, 6 * mm), KeepTogether(payment)]
+    story += [
+        Spacer(1, 8 * mm),
+        Paragraph(
+            f"{_esc(seller['name'])} · {_esc(seller['address'])} · VAT {seller['vat_number']}",
+            _SMALL,
+        ),
+    ]
+    document.build(story)
+    return buffer.getvalue()

@@ -1,0 +1,299 @@
+"""Edit subscription (Core): the proration arithmetic and the preview the customer confirms.
+
+Fraction = remaining days / days in the period; remaining days run from today (UTC,
+inclusive) to the period end (exclusive). Every amount is rounded once, per line, to the
+cent, half up. Nothing here writes: `subscription_change_quantity` (services/subscriptions.py)
+applies exactly what `subscription_quantity_preview` shows.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from billing.errors import BillingError
+from billing.models import Interval, Subscription, SubscriptionStatus
+from billing.money import round_money
+from billing.selectors import customer_credit_balance
+from billing.services.subscriptions import subscription_validate_quantity
+from billing.services.vat import vat_treatment_for
+from fleet.models import OrganizationMode
+from fleet.selectors import organization_in_field_count
+
+# What a change does; the preview and the e-mail word it for people.
+INCREASE = "increase"  # invoiced now, pro rata
+DECREASE = "decrease"  # monthly: credited now, pro rata
+SCHEDULED_DECREASE = "scheduled_decrease"  # yearly: from the next renewal, no credit
+SCHEDULED_DECREASE_CANCELLED = "scheduled_decrease_cancelled"  # yearly: back to the current
+
+
+def proration_remaining_days(*, today: date, period_start: date, period_end: date) -> int:
+    """Days from today (inclusive) to the period end (exclusive), within the period."""
+    start = max(today, period_start)
+    return max((period_end - start).days, 0)
+
+
+def proration_amount(
+    *, unit_price: Decimal, quantity: int, remaining_days: int, period_days: int
+) -> Decimal:
+    """unit price x quantity x remaining / period days, rounded once, half up, to the cent.
+
+    Divides last, on the exact product: 1/30 has no exact decimal, and multiplying by a
+    rounded fraction would turn an exact half cent (4.05 x 1/30 = 0.135) into 0.13499...
+    """
+    if period_days <= 0:
+        raise ValueError("A period has at least one day")
+    return round_money(unit_price * quantity * remaining_days / Decimal(period_days))
+
+
+def vat_for(*, taxable: Decimal, rate: Decimal) -> Decimal:
+    """VAT on an amount in currency units; `rate` in percent. Rounded once, half up."""
+    return round_money(taxable * rate / Decimal(100))
+
+
+@dataclass(frozen=True)
+class ProrationLine:
+    description: str
+    quantity: int  # licences added or removed (always positive)
+    unit_price: Decimal  # per licence per period, currency units
+    remaining_days: int
+    period_days: int
+    period_start: date  # the day the change takes effect (today)
+    period_end: date  # exclusive
+    amount: Decimal  # rounded to the cent
+
+
+@dataclass(frozen=True)
+class RenewalEstimate:
+    """The next renewal invoice as it stands now, before any credit."""
+
+    on: date
+    quantity: int
+    unit_price: Decimal
+    subtotal: Decimal
+    vat_rate: Decimal  # percent
+    vat_amount: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class QuantityPreview:
+    subscription: Subscription
+    currency: str
+    change: str  # INCREASE, DECREASE, SCHEDULED_DECREASE, SCHEDULED_DECREASE_CANCELLED
+    current_quantity: int
+    new_quantity: int
+    effective_on: date  # today, or the next renewal for a yearly decrease
+    licences_now: int  # the licence count the MDM sees once confirmed
+    lines: tuple[ProrationLine, ...]
+    subtotal: Decimal  # sum of the lines
+    credit_used: Decimal  # customer credit used on the invoice, before VAT
+    vat_rate: Decimal  # percent
+    vat_amount: Decimal
+    vat_note: str
+    total_now: Decimal  # charged now (0 when nothing is invoiced)
+    credit_gained: Decimal  # added to the customer's credit (monthly decrease)
+    next_renewal: RenewalEstimate
+
+    @property
+    def is_increase(self) -> bool:
+        return self.change == INCREASE
+
+    @property
+    def net_amount(self) -> Decimal:
+        """Charged now (positive) or credited (negative): what the customer confirmed."""
+        return self.total_now - self.credit_gained
+
+
+def subscription_check_editable(*, subscription: Subscription) -> None:
+    """Raises BillingError saying why this subscription's quantity cannot be edited."""
+    organization = subscription.organization
+    if subscription.status == SubscriptionStatus.CANCELLED or organization is None:
+        raise BillingError(
+            f"Subscription {subscription.public_id} is cancelled; its quantity cannot be changed."
+        )
+    if not subscription.plan.is_core:
+        raise BillingError(
+            f"Subscription {subscription.public_id} is on the legacy plan "
+            f"“{subscription.plan.name}”, billed per device: it is not yet migrated to the Core "
+            "plan, so its quantity cannot be edited. Contact us to migrate it."
+        )
+    if subscription.status == SubscriptionStatus.PAUSED or organization.is_paused:
+        raise BillingError(
+            f"Subscription {subscription.public_id} is paused; its quantity cannot be changed "
+            "until it is resumed. Contact us to resume it."
+        )
+    if organization.has_overdue_invoice or organization.mode == OrganizationMode.READ_ONLY:
+        raise BillingError(
+            f"{organization.name} is read-only because an invoice is past its due date. "
+            "Pay the overdue invoice first; then you can change the quantity."
+        )
+
+
+def _check_quantity(*, subscription: Subscription, quantity: int) -> None:
+    subscription_validate_quantity(quantity=quantity)
+    in_field = organization_in_field_count(organization=subscription.organization)
+    if quantity < in_field:
+        missing = in_field - quantity
+        raise BillingError(
+            f"{in_field} devices are in the field in {subscription.organization.name}, so "
+            f"{quantity} licence{'s' if quantity != 1 else ''} is too few: move {missing} "
+            f"device{'s' if missing != 1 else ''} back to stock first, or keep at least "
+            f"{in_field} licences."
+        )
+    if quantity == subscription.pending_quantity:
+        raise BillingError(
+            f"A decrease to {quantity} licences is already scheduled for the renewal on "
+            f"{subscription.current_period_end:%d %b %Y}."
+        )
+    if quantity == subscription.quantity and subscription.pending_quantity is None:
+        raise BillingError(f"The subscription already has {quantity} licences.")
+
+
+def subscription_renewal_estimate(*, subscription: Subscription, quantity: int) -> RenewalEstimate:
+    """The next renewal invoice for `quantity` licences, at the price of the next period."""
+    plan = subscription.pending_plan or subscription.plan
+    unit_price = plan.unit_price.amount
+    subtotal = round_money(unit_price * quantity)
+    customer = subscription.customer
+    treatment = vat_treatment_for(country=customer.country, vat_number=customer.vat_number)
+    vat = vat_for(taxable=subtotal, rate=treatment.rate)
+    return RenewalEstimate(
+        on=subscription.current_period_end,
+        quantity=quantity,
+        unit_price=unit_price,
+        subtotal=subtotal,
+        vat_rate=treatment.rate,
+        vat_amount=vat,
+        total=subtotal + vat,
+    )
+
+
+def subscription_next_invoice_estimate(
+    *, subscription: Subscription, in_field: int, devices_total: int
+) -> RenewalEstimate | None:
+    """The next renewal invoice as things stand (None when nothing will renew).
+
+    What is billed follows DESIGN.md: Core, the licences (a scheduled decrease counts);
+    legacy yearly, every device; legacy monthly, the devices in the field.
+    """
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        return None
+    plan = subscription.pending_plan or subscription.plan
+    if plan.is_core:
+        quantity = subscription.pending_quantity or subscription.quantity
+    elif plan.interval == Interval.YEAR:
+        quantity = devices_total
+    else:
+        quantity = in_field
+    return subscription_renewal_estimate(subscription=subscription, quantity=quantity)
+
+
+def subscription_quantity_preview(
+    *, subscription: Subscription, quantity: int, today: date
+) -> QuantityPreview:
+    """What changing to `quantity` today costs or credits, to the cent. Raises BillingError
+    with the reason when the change is refused."""
+    subscription_check_editable(subscription=subscription)
+    _check_quantity(subscription=subscription, quantity=quantity)
+    if today >= subscription.current_period_end:
+        raise BillingError(
+            f"The current period of {subscription.public_id} ended on "
+            f"{subscription.current_period_end:%d %b %Y} and its renewal is being processed. "
+            "Try again in a few minutes."
+        )
+    customer = subscription.customer
+    plan = subscription.plan
+    unit_price = plan.unit_price.amount
+    start, end = subscription.current_period_start, subscription.current_period_end
+    period_days = (end - start).days
+    remaining = proration_remaining_days(today=today, period_start=start, period_end=end)
+    effective_on = max(today, start)
+    current = subscription.quantity
+    treatment = vat_treatment_for(country=customer.country, vat_number=customer.vat_number)
+    lines: tuple[ProrationLine, ...] = ()
+    subtotal = credit_used = vat = total_now = credit_gained = Decimal("0.00")
+    licences_now = quantity
+    renewal_quantity = quantity
+
+    if quantity > current:
+        change = INCREASE
+        added = quantity - current
+        amount = proration_amount(
+            unit_price=unit_price, quantity=added, remaining_days=remaining, period_days=period_days
+        )
+        lines = (
+            ProrationLine(
+                description=(
+                    f"{plan.name} {plan.get_interval_display().lower()}: {added} additional "
+                    f"licence{'s' if added != 1 else ''} ({current} to {quantity}), "
+                    f"{remaining}/{period_days} days"
+                ),
+                quantity=added,
+                unit_price=unit_price,
+                remaining_days=remaining,
+                period_days=period_days,
+                period_start=effective_on,
+                period_end=end,
+                amount=amount,
+            ),
+        )
+        subtotal = amount
+        # Mirrors invoice_finalize: credit first (up to the subtotal), VAT on the rest.
+        credit_used = min(customer_credit_balance(customer=customer), subtotal)
+        vat = vat_for(taxable=subtotal - credit_used, rate=treatment.rate)
+        total_now = subtotal - credit_used + vat
+    elif quantity == current:
+        # Only reachable on a yearly plan with a decrease scheduled: this takes it back.
+        change = SCHEDULED_DECREASE_CANCELLED
+    elif plan.interval == Interval.YEAR:
+        # 12-month commitment: the licences stay until the renewal, and nothing is credited.
+        change = SCHEDULED_DECREASE
+        licences_now = current
+        effective_on = end
+    else:
+        change = DECREASE
+        removed = current - quantity
+        amount = proration_amount(
+            unit_price=unit_price,
+            quantity=removed,
+            remaining_days=remaining,
+            period_days=period_days,
+        )
+        lines = (
+            ProrationLine(
+                description=(
+                    f"{plan.name} {plan.get_interval_display().lower()}: {removed} "
+                    f"licence{'s' if removed != 1 else ''} removed ({current} to {quantity}), "
+                    f"{remaining}/{period_days} days"
+                ),
+                quantity=removed,
+                unit_price=unit_price,
+                remaining_days=remaining,
+                period_days=period_days,
+                period_start=effective_on,
+                period_end=end,
+                amount=amount,
+            ),
+        )
+        credit_gained = amount
+
+    return QuantityPreview(
+        subscription=subscription,
+        currency=customer.currency,
+        change=change,
+        current_quantity=current,
+        new_quantity=quantity,
+        effective_on=effective_on,
+        licences_now=licences_now,
+        lines=lines,
+        subtotal=subtotal,
+        credit_used=credit_used,
+        vat_rate=treatment.rate,
+        vat_amount=vat,
+        vat_note=treatment.note if change == INCREASE else "",
+        total_now=total_now,
+        credit_gained=credit_gained,
+        next_renewal=subscription_renewal_estimate(
+            subscription=subscription, quantity=renewal_quantity
+        ),
+    )

@@ -1,0 +1,142 @@
+"""Subscriptions overview and Edit Subscription (quantity -> preview -> confirm).
+
+The edit page works without JavaScript: "Preview" posts the form and the page comes back
+with the preview; "Update subscription" posts the previewed quantity. With JavaScript,
+static/js/subscription_edit.js fetches the preview fragment as the quantity changes.
+"""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from billing.errors import BillingError
+from billing.models import Subscription
+from billing.selectors import subscription_for_customer, subscriptions_overview_for_customer
+from billing.services.proration import (
+    SCHEDULED_DECREASE,
+    subscription_check_editable,
+    subscription_next_invoice_estimate,
+    subscription_quantity_preview,
+)
+from billing.services.subscriptions import subscription_change_quantity
+from fleet.selectors import organization_in_field_count
+from portal.context import customer_required
+from portal.forms_billing import QuantityConfirmForm, QuantityForm
+
+
+@customer_required
+def subscriptions(request, *, customer):
+    rows = [
+        {
+            "subscription": subscription,
+            "next_invoice": subscription_next_invoice_estimate(
+                subscription=subscription,
+                in_field=subscription.in_field,
+                devices_total=subscription.devices_total,
+            ),
+        }
+        for subscription in subscriptions_overview_for_customer(customer=customer)
+    ]
+    return render(request, "portal/subscriptions.html", {"rows": rows, "nav": "subscriptions"})
+
+
+def _subscription_or_404(customer, public_id) -> Subscription:
+    try:
+        return subscription_for_customer(customer=customer, public_id=public_id)
+    except Subscription.DoesNotExist as missing:
+        raise Http404("No such subscription") from missing
+
+
+def _preview_context(subscription, data) -> dict:
+    """The preview for the submitted quantity, or why there is none."""
+    form = QuantityForm(data)
+    context = {"preview": None, "preview_error": None}
+    if form.is_valid():
+        try:
+            context["preview"] = subscription_quantity_preview(
+                subscription=subscription,
+                quantity=form.cleaned_data["quantity"],
+                today=timezone.now().date(),
+            )
+        except BillingError as error:
+            context["preview_error"] = error.message
+    else:
+        context["preview_error"] = form.errors["quantity"][0]
+    return context
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def subscription_edit(request, *, customer, public_id):
+    subscription = _subscription_or_404(customer, public_id)
+    context = {"subscription": subscription, "nav": "subscriptions"}
+    try:
+        subscription_check_editable(subscription=subscription)
+    except BillingError as error:
+        # Legacy, paused, cancelled or read-only: the page says why and offers no form.
+        context["refusal"] = error.message
+        return render(request, "portal/subscription_edit.html", context)
+    context["in_field"] = organization_in_field_count(organization=subscription.organization)
+
+    action = request.POST.get("action")
+    if request.method == "POST" and action == "confirm":
+        confirm = QuantityConfirmForm(request.POST)
+        if confirm.is_valid():
+            try:
+                change = subscription_change_quantity(
+                    subscription=subscription,
+                    quantity=confirm.cleaned_data["quantity"],
+                    actor=request.user,
+                    expected_net_amount=confirm.expected,
+                )
+            except BillingError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, _success_message(change))
+                return redirect("portal:subscription_edit", public_id=subscription.public_id)
+        else:
+            messages.error(request, " ".join(confirm.non_field_errors()) or "Check the form.")
+        context.update(_preview_context(subscription, request.POST))
+    elif request.method == "POST" or "quantity" in request.GET:
+        context.update(_preview_context(subscription, request.POST or request.GET))
+    data = request.POST if request.method == "POST" else request.GET
+    context["quantity_value"] = data.get("quantity", subscription.quantity)
+    return render(request, "portal/subscription_edit.html", context)
+
+
+@customer_required
+@require_GET
+def subscription_preview(request, *, customer, public_id):
+    """The preview fragment the edit page's script swaps in as the quantity changes."""
+    subscription = _subscription_or_404(customer, public_id)
+    context = {"subscription": subscription}
+    try:
+        subscription_check_editable(subscription=subscription)
+    except BillingError as error:
+        context["preview_error"] = error.message
+    else:
+        context.update(_preview_context(subscription, request.GET))
+    return render(request, "portal/subscription_preview.html", context)
+
+
+def _success_message(change) -> str:
+    preview = change.preview
+    subscription = preview.subscription
+    if change.invoice is not None:
+        return (
+            f"{subscription.public_id} now has {preview.new_quantity} licences. Invoice "
+            f"{change.invoice.number} for {change.invoice.total} was issued."
+        )
+    if change.credit_entry is not None:
+        return (
+            f"{subscription.public_id} now has {preview.new_quantity} licences. "
+            f"{change.credit_entry.amount} {preview.currency} was added to your credit."
+        )
+    if preview.change == SCHEDULED_DECREASE:
+        return (
+            f"{subscription.public_id} will have {preview.new_quantity} licences from its "
+            f"renewal on {preview.effective_on:%d %b %Y}."
+        )
+    return f"{subscription.public_id} keeps {preview.new_quantity} licences."
