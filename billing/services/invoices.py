@@ -64,23 +64,29 @@ def invoice_add_line(
     description: str,
     quantity: int,
     unit_price: Decimal,
-    fraction: Decimal = Decimal(1),
+    amount: Decimal | None = None,
     period_start: date | None = None,
     period_end: date | None = None,
 ) -> InvoiceLine:
-    """Adds `unit_price x quantity x fraction`, rounded once, half up, to the cent."""
+    """Adds a line of `unit_price x quantity`, rounded once, half up, to the cent.
+
+    A prorated line passes its `amount`, computed exactly by
+    billing.services.proration.proration_amount (dividing last, so 4.05 x 1/30 = 0.135
+    rounds to 0.14, not 0.13).
+    """
     if invoice.is_finalized:
         raise BillingError(f"Invoice {invoice} is finalized; correct it with a credit note.")
-    line = InvoiceLine.objects.create(
+    if amount is None:
+        amount = unit_price * quantity
+    return InvoiceLine.objects.create(
         invoice=invoice,
         description=description,
         quantity=quantity,
         unit_price=money(unit_price, invoice.currency),
-        amount=money(round_money(unit_price * quantity * fraction), invoice.currency),
+        amount=money(round_money(amount), invoice.currency),
         period_start=period_start,
         period_end=period_end,
     )
-    return line
 
 
 def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Decimal(0)) -> None:

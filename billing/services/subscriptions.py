@@ -16,15 +16,13 @@ from billing.models import (
     Customer,
     Invoice,
     InvoiceKind,
-    InvoiceLine,
     Plan,
     PlanKind,
     Subscription,
     SubscriptionStatus,
 )
-from billing.money import money
 from billing.services.credit import credit_grant
-from billing.services.invoices import invoice_create_draft, invoice_finalize
+from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.periods import period_end_for
 from fleet.selectors import organization_in_field_count
 from fleet.services.organizations import organization_create, organization_set_billing_state
@@ -237,14 +235,12 @@ def _subscription_proration_invoice_issue(
         period_end=subscription.current_period_end,
     )
     for line in preview.lines:
-        # The line's amount is the preview's, computed exactly (proration_amount), not
-        # re-derived from a rounded fraction by invoice_add_line.
-        InvoiceLine.objects.create(
+        invoice_add_line(
             invoice=invoice,
             description=line.description,
             quantity=line.quantity,
-            unit_price=money(line.unit_price, invoice.currency),
-            amount=money(line.amount, invoice.currency),
+            unit_price=line.unit_price,
+            amount=line.amount,
             period_start=line.period_start,
             period_end=line.period_end,
         )

@@ -129,3 +129,16 @@ def test_paid_invoice_cannot_be_paid_again():
     with pytest.raises(BillingError, match="is paid"):
         invoice_mark_paid(invoice=invoice, actor=None)
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
+
+
+def test_a_prorated_line_keeps_its_exact_half_cent_rounded_up():
+    from billing.services.proration import proration_amount
+
+    invoice = invoice_create_draft(customer=CustomerFactory())
+    exact = proration_amount(
+        unit_price=Decimal("4.05"), quantity=1, remaining_days=1, period_days=30
+    )
+    line = invoice_add_line(
+        invoice=invoice, description="1 more", quantity=1, unit_price=Decimal("4.05"), amount=exact
+    )
+    assert line.amount == Money("0.14", "EUR")  # 0.135 exactly, half up
