@@ -144,7 +144,7 @@ class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
         if not self.has_change_permission(request, customer):
             raise PermissionDenied
         form = CustomerChangeContactForm(request.POST or None)
-        confirming = False
+        confirming, email = False, ""
         if request.method == "POST" and form.is_valid():
             try:
                 email = customer_validate_new_contact(
@@ -169,7 +169,7 @@ class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
             "customer": customer,
             "form": form,
             "confirming": confirming,
-            "new_email": form.cleaned_data.get("email", "") if confirming else "",
+            "new_email": email,
             "title": f"Change the billing contact of {customer.name}",
         }
         return TemplateResponse(request, "admin/billing/customer/change_contact.html", context)

@@ -62,6 +62,11 @@ def login_code_validity_minutes() -> int:
     return ceil(settings.OTP_EMAIL_TOKEN_VALIDITY / 60)
 
 
+def login_has_password(*, user: User) -> bool:
+    # An empty field (a user made without create_user) is no password either.
+    return bool(user.password) and user.has_usable_password()
+
+
 def login_user_for(*, email: str) -> User | None:
     """The user who may log in to the portal with this address: an active, non-staff
     billing contact of a customer. Anyone else is treated as unknown."""
@@ -147,8 +152,8 @@ def login_code_verify(*, email: str, code: str) -> EmailDevice:
             if not allowed:
                 wait = max(1, ceil((info["locked_until"] - now).total_seconds()))
                 refusal = (
-                    f"Too many wrong codes in a row. Wait {wait} seconds, then enter the "
-                    "code again."
+                    f"Too many wrong codes in a row. Wait {wait} second{'' if wait == 1 else 's'}, "
+                    "then enter the code again."
                 )
             elif device.verify_token(code):
                 return device
@@ -220,7 +225,7 @@ def login_password_check(*, email: str, password: str, client_ip: str) -> User:
             rate_limited=True,
         )
     user = login_user_for(email=email)
-    if user is not None and user.has_usable_password():
+    if user is not None and login_has_password(user=user):
         matches = user.check_password(password)
     else:
         # The same hashing work as a real check, so the answer time gives nothing away.
@@ -244,7 +249,7 @@ def login_password_set(*, user: User, password: str) -> None:
         validate_password(password, user)
     except ValidationError as error:
         raise LoginError(" ".join(error.messages)) from error
-    first_time = not user.has_usable_password()
+    first_time = not login_has_password(user=user)
     user.set_password(password)
     user.save(update_fields=["password"])
     audit_record(

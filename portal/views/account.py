@@ -7,7 +7,7 @@ from django.views.decorators.http import require_http_methods
 
 from billing.errors import BillingError
 from billing.services.customers import ACCOUNT_FIELDS, customer_update_account
-from portal.auth import LoginError, login_password_set
+from portal.auth import LoginError, login_has_password, login_password_set
 from portal.context import customer_required
 from portal.forms import AccountForm, ChangePasswordForm, FirstPasswordForm
 
@@ -31,7 +31,7 @@ def account(request, *, customer):
         {
             "form": form,
             "customer": customer,
-            "has_password": request.user.has_usable_password(),
+            "has_password": login_has_password(user=request.user),
             "nav": "account",
         },
         status=400 if form.errors else 200,
@@ -42,7 +42,7 @@ def account(request, *, customer):
 @customer_required
 def account_password(request, *, customer):
     user = request.user
-    first_time = not user.has_usable_password()
+    first_time = not login_has_password(user=user)
     form_class = FirstPasswordForm if first_time else ChangePasswordForm
     form = form_class(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
