@@ -143,7 +143,7 @@ class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
         customer = get_object_or_404(Customer.objects.select_related("contact"), pk=object_id)
         if not self.has_change_permission(request, customer):
             raise PermissionDenied
-        form = CustomerChangeContactForm(request.POST or None)
+        form = CustomerChangeContactForm(request.POST if request.method == "POST" else None)
         confirming, email = False, ""
         if request.method == "POST" and form.is_valid():
             try:

@@ -16,7 +16,7 @@ from portal.forms import AccountForm, ChangePasswordForm, FirstPasswordForm
 @customer_required
 def account(request, *, customer):
     initial = {field: getattr(customer, field) for field in ACCOUNT_FIELDS}
-    form = AccountForm(request.POST or None, initial=initial)
+    form = AccountForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             customer_update_account(customer=customer, actor=request.user, **form.cleaned_data)
@@ -44,7 +44,7 @@ def account_password(request, *, customer):
     user = request.user
     first_time = not login_has_password(user=user)
     form_class = FirstPasswordForm if first_time else ChangePasswordForm
-    form = form_class(user, request.POST or None)
+    form = form_class(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             login_password_set(user=user, password=form.cleaned_data["new_password1"])

@@ -49,7 +49,7 @@ def login(request):
     if current_customer(request) is not None:
         return redirect("portal:home")
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    form = CodeRequestForm(request.POST or None)
+    form = CodeRequestForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST" and form.is_valid():
         email = login_normalize_email(email=form.cleaned_data["email"])
@@ -71,7 +71,7 @@ def login_code(request):
     email = request.session.get(SESSION_EMAIL)
     if not email:
         return redirect("portal:login")
-    form = CodeForm(request.POST or None)
+    form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             device = login_code_verify(email=email, code=form.cleaned_data["code"])
@@ -123,7 +123,7 @@ def login_password(request):
     if current_customer(request) is not None:
         return redirect("portal:home")
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    form = PasswordLoginForm(request.POST or None)
+    form = PasswordLoginForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
