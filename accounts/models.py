@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class UserManager(BaseUserManager):
@@ -48,6 +49,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Staff reach the admin; they never log in to the portal."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    # Part of the session hash: raising it (accounts.services.user_sessions_end) ends every
+    # session of this user at their next request, whatever the session backend.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 
@@ -65,6 +69,16 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django's hash covers the password only; the generation lets us end sessions
+        # without touching the password.
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.session_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     def clean(self):
         super().clean()

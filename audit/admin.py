@@ -26,6 +26,7 @@ class AuditHistoryMixin:
     @admin.display(description="Audit history")
     def audit_history(self, obj):
         from django.utils.html import format_html, format_html_join
+        from django.utils.safestring import mark_safe
 
         from audit.selectors import audit_entries_for
 
@@ -42,5 +43,5 @@ class AuditHistoryMixin:
         return format_html(
             '<table class="audit-history"><thead><tr><th>When (UTC)</th><th>Who</th>'
             "<th>What</th><th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>",
-            rows or format_html("<tr><td colspan=5>No entries yet.</td></tr>"),
+            rows or mark_safe("<tr><td colspan=5>No entries yet.</td></tr>"),
         )

@@ -1,10 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from audit.admin import AuditHistoryMixin
 from billing.errors import BillingError
@@ -19,7 +21,12 @@ from billing.models import (
     Plan,
     Subscription,
 )
-from billing.services.customers import customer_create, customer_validate_vat_number
+from billing.services.customers import (
+    customer_change_contact,
+    customer_create,
+    customer_validate_new_contact,
+    customer_validate_vat_number,
+)
 from billing.services.proration import (
     subscription_check_editable,
     subscription_quantity_preview,
@@ -65,13 +72,18 @@ class CustomerAddForm(forms.ModelForm):
         return data
 
 
+class CustomerChangeContactForm(forms.Form):
+    email = forms.EmailField(label="New billing contact e-mail")
+
+
 @admin.register(Customer)
 class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "contact", "country", "currency", "vat_number", "created_at")
     list_filter = ("country", "currency")
     search_fields = ("name", "contact__email", "vat_number", "city")
     list_select_related = ("contact",)
-    readonly_fields = ("contact", "created_at", "audit_history")
+    readonly_fields = ("contact", "change_contact_link", "created_at", "audit_history")
+    actions = ("change_billing_contact",)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -104,6 +116,69 @@ class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
         )
         obj.pk = created.pk
         obj.contact = created.contact
+
+    # ---- change the billing contact: form, confirmation page, then the service --------
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/change-contact/",
+                self.admin_site.admin_view(self.change_contact_view),
+                name="billing_customer_change_contact",
+            ),
+        ]
+        return own + super().get_urls()
+
+    @admin.display(description="Change billing contact")
+    def change_contact_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        url = reverse("admin:billing_customer_change_contact", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Change billing contact…</a>', url)
+
+    @admin.action(description="Change billing contact (one customer)")
+    def change_billing_contact(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Select exactly one customer to change its billing contact.", "error"
+            )
+            return None
+        return redirect("admin:billing_customer_change_contact", queryset.get().pk)
+
+    def change_contact_view(self, request, object_id):
+        customer = get_object_or_404(Customer.objects.select_related("contact"), pk=object_id)
+        if not self.has_change_permission(request, customer):
+            raise PermissionDenied
+        form = CustomerChangeContactForm(request.POST if request.method == "POST" else None)
+        confirming, email = False, ""
+        if request.method == "POST" and form.is_valid():
+            try:
+                email = customer_validate_new_contact(
+                    customer=customer, email=form.cleaned_data["email"]
+                )
+                if request.POST.get("confirm") == "yes":
+                    customer_change_contact(customer=customer, email=email, actor=request.user)
+                    self.message_user(
+                        request,
+                        f"The billing contact of {customer.name} is now {email}. Every session "
+                        "of the previous contact has ended; that address can no longer log in.",
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:billing_customer_change", customer.pk)
+                confirming = True
+            except BillingError as error:
+                form.add_error("email", error.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": customer,
+            "customer": customer,
+            "form": form,
+            "confirming": confirming,
+            "new_email": email,
+            "title": f"Change the billing contact of {customer.name}",
+        }
+        return TemplateResponse(request, "admin/billing/customer/change_contact.html", context)
 
 
 @admin.register(Plan)

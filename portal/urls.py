@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
-from portal.views import auth, invoices, pages, subscriptions
+from portal.views import account, auth, invoices, pages, subscriptions
 
 # Staff hold the keys to every customer: the admin asks for a TOTP code after the password.
 admin.site.__class__ = OTPAdminSite
@@ -12,6 +12,9 @@ admin.site.site_title = "CAJ back office"
 portal_patterns = [
     path("", pages.home, name="home"),
     path("login/", auth.login, name="login"),
+    path("login/code/", auth.login_code, name="login_code"),
+    path("login/code/resend/", auth.login_code_resend, name="login_code_resend"),
+    path("login/password/", auth.login_password, name="login_password"),
     path("logout/", auth.logout, name="logout"),
     path("subscriptions/", subscriptions.subscriptions, name="subscriptions"),
     path(
@@ -45,12 +48,8 @@ portal_patterns = [
         {"title": "Instances", "nav": "instances"},
         name="instances",
     ),
-    path(
-        "account/",
-        pages.not_yet_available,
-        {"title": "Account Information", "nav": "account"},
-        name="account",
-    ),
+    path("account/", account.account, name="account"),
+    path("account/password/", account.account_password, name="account_password"),
 ]
 
 urlpatterns = [

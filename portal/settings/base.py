@@ -196,3 +196,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Login by e-mailed code (portal/auth.py)
+# django-otp's EmailDevice does the codes: 6 digits, single use, valid this long (seconds),
+# a new one only after the cooldown (seconds). Its throttle waits 1, 2, 4, 8 ... seconds
+# (x factor) after each wrong code; PORTAL_LOGIN_CODE_MAX_WRONG wrong codes void the code.
+OTP_EMAIL_TOKEN_VALIDITY = env.int("PORTAL_LOGIN_CODE_VALIDITY", default=10 * 60)  # seconds
+OTP_EMAIL_COOLDOWN_DURATION = env.int("PORTAL_LOGIN_CODE_COOLDOWN", default=60)  # seconds
+OTP_EMAIL_THROTTLE_FACTOR = 1  # seconds
+OTP_EMAIL_BODY_TEMPLATE_PATH = "portal/emails/login_code.txt"
+OTP_EMAIL_BODY_HTML_TEMPLATE_PATH = "portal/emails/login_code.html"
+PORTAL_LOGIN_CODE_MAX_WRONG = env.int("PORTAL_LOGIN_CODE_MAX_WRONG", default=5)
+# Cache-based limits, counted per fixed window of PORTAL_LOGIN_RATE_WINDOW seconds.
+PORTAL_LOGIN_RATE_WINDOW = env.int("PORTAL_LOGIN_RATE_WINDOW", default=60 * 60)  # seconds
+PORTAL_LOGIN_CODE_REQUESTS_PER_ADDRESS = env.int(
+    "PORTAL_LOGIN_CODE_REQUESTS_PER_ADDRESS", default=5
+)
+PORTAL_LOGIN_CODE_REQUESTS_PER_IP = env.int("PORTAL_LOGIN_CODE_REQUESTS_PER_IP", default=30)
+PORTAL_LOGIN_PASSWORD_FAILURES_PER_ADDRESS = env.int(
+    "PORTAL_LOGIN_PASSWORD_FAILURES_PER_ADDRESS", default=5
+)
+PORTAL_LOGIN_PASSWORD_ATTEMPTS_PER_IP = env.int("PORTAL_LOGIN_PASSWORD_ATTEMPTS_PER_IP", default=30)

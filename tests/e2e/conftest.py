@@ -1,9 +1,35 @@
-"""Browser helpers. The real login (e-mailed code) is another issue's; until it lands,
-tests log the browser in by handing it a session made with Django's test client."""
+"""Browser fixtures.
+
+- `login_by_code` logs in through the pages with the code read from the sent e-mail (the
+  login tests use it);
+- `log_in` hands the browser a session made with Django's test client, for tests about
+  something else than logging in (faster, and independent of the login's rate limits).
+"""
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
+
+from accounts.models import User
+from tests.factories import CustomerFactory, SubscriptionFactory
+from tests.portal.conftest import code_from_mail
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def customer(transactional_db):
+    # Made as customer_create makes contacts: no usable password until they set one.
+    contact = User.objects.create_user(email="billing@acme.example")
+    customer = CustomerFactory(name="Acme SAS", contact=contact)
+    SubscriptionFactory(customer=customer, organization_name="Acme Paris")
+    return customer
 
 
 @pytest.fixture
@@ -25,3 +51,17 @@ def log_in(live_server):
         )
 
     return _log_in
+
+
+def ask_for_code(page, email: str) -> None:
+    page.goto("/login/")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_role("button", name="Send me a code").click()
+    page.get_by_role("heading", name="Enter your code").wait_for()
+
+
+def login_by_code(page, email: str) -> None:
+    ask_for_code(page, email)
+    page.get_by_label("6-digit code").fill(code_from_mail(email))
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log out").wait_for()

@@ -1,0 +1,74 @@
+"""Portal forms: they check the shape of the input; the rules live in portal/auth.py and
+billing/services/customers.py."""
+
+from django import forms
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+
+from billing.countries import COUNTRY_CHOICES
+from billing.errors import BillingError
+from billing.services.customers import customer_validate_vat_number
+
+
+class CodeRequestForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="6-digit code",
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "size": 8,
+            }
+        ),
+    )
+
+
+class PasswordLoginForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class FirstPasswordForm(SetPasswordForm):
+    """No password yet: the new one twice (Django's validators apply)."""
+
+
+class ChangePasswordForm(PasswordChangeForm):
+    """A password already: the current one, then the new one twice."""
+
+
+class AccountForm(forms.Form):
+    name = forms.CharField(label="Company name", max_length=200)
+    address_line1 = forms.CharField(label="Address", max_length=200)
+    address_line2 = forms.CharField(label="Address (line 2)", max_length=200, required=False)
+    postal_code = forms.CharField(label="Postal code", max_length=20)
+    city = forms.CharField(label="City", max_length=100)
+    country = forms.ChoiceField(label="Country", choices=COUNTRY_CHOICES)
+    vat_number = forms.CharField(
+        label="VAT number",
+        max_length=20,
+        required=False,
+        help_text="EU VAT number with its country prefix, e.g. FR40303265045. Optional.",
+    )
+
+    def clean_vat_number(self):
+        try:
+            return customer_validate_vat_number(vat_number=self.cleaned_data["vat_number"])
+        except BillingError as error:
+            raise forms.ValidationError(error.message) from error

@@ -1,0 +1,77 @@
+"""Account Information in Chromium: edit the company details, a refused VAT number, and
+staff changing the billing contact in the admin."""
+
+from django.core import mail
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit.models import AuditEntry
+from billing.models import Customer
+from tests.e2e.conftest import login_by_code
+from tests.factories import StaffUserFactory
+from tests.portal.conftest import totp_token
+
+
+def test_customer_edits_the_account_information(page, customer):
+    login_by_code(page, customer.email)
+    page.get_by_role("link", name="Account Information").click()
+    assert page.get_by_label("Company name").input_value() == "Acme SAS"
+    assert page.locator('[data-field="currency"]').inner_text() == "EUR"
+    assert page.locator('[data-field="contact"]').inner_text() == "billing@acme.example"
+    assert page.get_by_text("write to billing@caj.example from this address").is_visible()
+
+    page.get_by_label("Company name").fill("Acme Group SAS")
+    page.get_by_label("VAT number").fill("FR12345678901")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_text("FR12345678901 is not a valid EU VAT number.").is_visible()
+    customer.refresh_from_db()
+    assert (customer.name, customer.vat_number) == ("Acme SAS", "")
+    assert not AuditEntry.objects.filter(action="customer.update_account").exists()
+
+    page.get_by_label("VAT number").fill("FR40303265045")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_text("Your account information is saved.").is_visible()
+    customer.refresh_from_db()
+    assert (customer.name, customer.vat_number) == ("Acme Group SAS", "FR40303265045")
+    assert AuditEntry.objects.filter(action="customer.update_account").count() == 1
+    assert page.get_by_text("Acme Group SAS").first.is_visible()  # the header too
+
+
+def test_staff_change_the_billing_contact_and_the_old_session_ends(
+    page, customer, _browser, live_server
+):
+    login_by_code(page, customer.email)
+
+    staff = StaffUserFactory(email="ops@caj.example")
+    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
+    admin = _browser.new_context(base_url=live_server.url).new_page()
+    try:
+        admin.set_default_timeout(10_000)  # milliseconds
+        admin.goto("/admin/login/")
+        admin.get_by_label("E-mail address").fill(staff.email)
+        admin.get_by_label("Password").fill("staff-password-1")
+        admin.get_by_role("button", name="Log in").click()
+        # django-otp's admin form asks which device first, then the TOTP code.
+        admin.get_by_label("OTP Device").select_option(label="app")
+        admin.get_by_label("Password").fill("staff-password-1")
+        admin.get_by_label("OTP Token").fill(totp_token(device))
+        admin.get_by_role("button", name="Log in").click()
+        admin.get_by_role("button", name="Log out").wait_for()
+        admin.goto(f"/admin/billing/customer/{customer.pk}/change/")
+        admin.get_by_role("link", name="Change billing contact…").click()
+        admin.get_by_label("New billing contact e-mail").fill("new.billing@acme.example")
+        admin.get_by_role("button", name="Review the change").click()
+        assert admin.get_by_text("Please confirm").is_visible()
+        admin.get_by_role("button", name="Yes, change the billing contact").click()
+        assert admin.get_by_text("is now new.billing@acme.example").is_visible()
+    finally:
+        admin.context.close()
+
+    assert Customer.objects.get(pk=customer.pk).contact.email == "new.billing@acme.example"
+    # The previous contact's browser is logged out at its next click.
+    page.get_by_role("link", name="Invoices").click()
+    assert "/login/" in page.url
+    sent = len(mail.outbox)
+    page.get_by_label("E-mail address").fill("billing@acme.example")
+    page.get_by_role("button", name="Send me a code").click()
+    assert page.get_by_text("If this address belongs to a customer").is_visible()
+    assert len(mail.outbox) == sent  # the old address gets no code
