@@ -43,5 +43,6 @@ portal_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/mdm/", include("fleet.api_urls")),
     path("", include((portal_patterns, "portal"))),
 ]
