@@ -19,10 +19,28 @@ _printable = RegexValidator(
 )
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: DRF would turn a JSON number into text, the schema says string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Digits only in a query string: DRF would also take "1.0" and " 1"."""
+
+    def to_internal_value(self, data):
+        if not (isinstance(data, str) and data.isascii() and data.isdigit()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(
     {"type": "string", "maxLength": 100, "pattern": _printable.regex.pattern, "default": ""}
 )
-class ModelNameField(serializers.CharField):
+class ModelNameField(StrictCharField):
     """Optional printable text; described by hand so the schema has no ambiguous oneOf."""
 
     def __init__(self, **kwargs):
@@ -85,13 +103,8 @@ class OrganizationSerializer(serializers.Serializer):
     licences_free = serializers.IntegerField(
         min_value=0, allow_null=True, help_text="Null when there is no licence cap."
     )
-    devices = DeviceCountsSerializer(source="*")
+    devices = DeviceCountsSerializer(source="counts_with_total")
     allowed = AllowedSerializer(source="*")
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["devices"] = {**instance.counts, "total": instance.total}
-        return data
 
 
 class DeviceSerializer(serializers.Serializer):
@@ -119,14 +132,14 @@ class DeviceListQuerySerializer(serializers.Serializer):
         validators=[_printable],
         help_text="Part of a serial number, any case.",
     )
-    page = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_PAGE)
-    page_size = serializers.IntegerField(
+    page = StrictIntegerField(required=False, default=1, min_value=1, max_value=MAX_PAGE)
+    page_size = StrictIntegerField(
         required=False, default=DEFAULT_PAGE_SIZE, min_value=1, max_value=MAX_PAGE_SIZE
     )
 
 
 class DeviceRegisterSerializer(serializers.Serializer):
-    serial = serializers.CharField(
+    serial = StrictCharField(
         max_length=64,
         trim_whitespace=False,
         validators=[serial_validator],

@@ -71,6 +71,10 @@ class OrganizationStatus:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def counts_with_total(self) -> dict[str, int]:
+        return {**self.counts, "total": self.total}
+
 
 def organization_status(*, organization: Organization) -> OrganizationStatus:
     counts = organization_device_counts(organization=organization)
