@@ -123,7 +123,9 @@ class DeviceListView(MdmApiView):
     )
     def get(self, request, organization_id: str):
         organization = self.get_organization(organization_id)
-        query = DeviceListQuerySerializer(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF reads "?state=" from a QueryDict as "not sent",
+        # the schema says an empty value is invalid.
+        query = DeviceListQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         page, size = query.validated_data["page"], query.validated_data["page_size"]
         devices = organization_devices(
