@@ -1,6 +1,7 @@
 from django.db.models import QuerySet
 
 from billing.models import Customer, Invoice, InvoiceStatus, Subscription
+from fleet.models import Organization
 
 
 def subscriptions_for_customer(*, customer: Customer) -> QuerySet[Subscription]:
@@ -22,3 +23,9 @@ def subscription_for_customer(*, customer: Customer, public_id: str) -> Subscrip
 
 def invoice_for_customer(*, customer: Customer, number: str) -> Invoice:
     return Invoice.objects.exclude(status=InvoiceStatus.DRAFT).get(customer=customer, number=number)
+
+
+def organization_for_customer(*, customer: Customer, pk: int) -> Organization:
+    """One of the customer's organizations (through its subscriptions); DoesNotExist for
+    another customer's organization or an erased one."""
+    return Organization.objects.get(pk=pk, subscription__customer=customer)

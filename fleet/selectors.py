@@ -72,6 +72,11 @@ class OrganizationStatus:
         return sum(self.counts.values())
 
     @property
+    def over_licences(self) -> int:
+        """Devices in the field beyond the licences (restricted mode); 0 otherwise."""
+        return max(self.in_field - self.licence_count, 0) if self.licensed else 0
+
+    @property
     def counts_with_total(self) -> dict[str, int]:
         return {**self.counts, "total": self.total}
 

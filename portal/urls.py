@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
-from portal.views import auth, pages
+from portal.views import auth, organizations, pages
 
 # Staff hold the keys to every customer: the admin asks for a TOTP code after the password.
 admin.site.__class__ = OTPAdminSite
@@ -15,6 +15,11 @@ portal_patterns = [
     path("logout/", auth.logout, name="logout"),
     path("subscriptions/", pages.subscriptions, name="subscriptions"),
     path("invoices/", pages.invoices, name="invoices"),
+    path(
+        "organizations/<int:pk>/",
+        organizations.organization_detail,
+        name="organization",
+    ),
     path(
         "payment-method/",
         pages.not_yet_available,
