@@ -1,10 +1,38 @@
+from django import forms
 from django.contrib import admin, messages
 
 from audit.admin import AuditHistoryMixin
 from fleet.errors import FleetError
 from fleet.models import ApiKey, Device, DeviceState, Organization
 from fleet.services.api_keys import api_key_create, api_key_deactivate
-from fleet.services.devices import device_move
+from fleet.services.devices import device_move, device_register
+
+
+class DeviceAddForm(forms.ModelForm):
+    """Adding a device goes through fleet's service (mode and licence rules, audit); a
+    refusal shows on the form. The admin's request wraps it all in one transaction."""
+
+    actor = None  # The staff user, set by DeviceAdmin.get_form.
+
+    class Meta:
+        model = Device
+        fields = ("organization", "serial", "model_name", "state")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance = device_register(
+                organization=cleaned["organization"],
+                serial=cleaned["serial"],
+                model_name=cleaned.get("model_name", ""),
+                state=cleaned["state"],
+                actor=self.actor,
+            )
+        except FleetError as refused:
+            raise forms.ValidationError(refused.message, code=refused.code) from refused
+        return cleaned
 
 
 class DeviceInline(admin.TabularInline):
@@ -74,6 +102,18 @@ class DeviceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     @admin.action(description="Move selected devices to In repair", permissions=["change"])
     def move_to_in_repair(self, request, queryset):
         self._move_selected(request, queryset, DeviceState.IN_REPAIR)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = DeviceAddForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        # On add, DeviceAddForm.clean has registered it through the service already.
 
     def get_readonly_fields(self, request, obj=None):
         # State moves go through the fleet state machine (licence checks), not this form.

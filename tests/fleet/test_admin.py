@@ -109,3 +109,22 @@ def test_deactivating_a_key_stops_it(staff_client, api_key_raw):
     api_key.refresh_from_db()
     assert api_key.is_active is False
     assert api_key_authenticate(raw_key=api_key_raw) is None
+
+
+def test_adding_a_device_in_the_admin_follows_the_licence_rules(staff_client, staff_user):
+    organization = OrganizationFactory(licence_count=1)
+    DeviceFactory(organization=organization, serial="D-1", state=S.IN_THE_FIELD)
+    form = {"organization": organization.pk, "serial": "D-2", "model_name": "", "state": ""}
+
+    refused = staff_client.post(
+        reverse("admin:fleet_device_add"), {**form, "state": "in_the_field"}
+    )
+    assert refused.status_code == 200
+    assert "The only licence is in use" in refused.content.decode()
+    assert not Device.objects.filter(serial="D-2").exists()
+
+    added = staff_client.post(reverse("admin:fleet_device_add"), {**form, "state": "in_stock"})
+    assert added.status_code == 302
+    assert Device.objects.get(serial="D-2").state == S.IN_STOCK
+    entry = AuditEntry.objects.get(action="device.register")
+    assert entry.actor_label == staff_user.email
