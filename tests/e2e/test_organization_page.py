@@ -63,7 +63,7 @@ def test_active_organization_shows_licences_and_no_warning(page):
             {"licence_count": 15},
             "restricted",
             "Restricted: more devices in the field than licences",
-            "Buy licences or move devices to stock (3 devices at least)",
+            "Buy licences or move at least 3 devices to stock",
             ("Buy licences", "/subscriptions/"),
         ),
         ({"is_paused": True}, "paused", "Paused", "To resume it, write to", None),
