@@ -3,7 +3,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet
 
 from billing.models import Customer, Invoice, InvoiceStatus, Subscription
-from fleet.models import DeviceState
+from fleet.models import DeviceState, Organization
 
 
 def subscriptions_for_customer(*, customer: Customer) -> QuerySet[Subscription]:
@@ -64,3 +64,9 @@ def invoice_years_for_customer(*, customer: Customer) -> list[int]:
         {d.year for d in invoices_for_customer(customer=customer).dates("issued_on", "year")},
         reverse=True,
     )
+
+
+def organization_for_customer(*, customer: Customer, pk: int) -> Organization:
+    """One of the customer's organizations (through its subscriptions); DoesNotExist for
+    another customer's organization or an erased one."""
+    return Organization.objects.get(pk=pk, subscription__customer=customer)

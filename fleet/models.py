@@ -5,7 +5,16 @@ fleet imports neither billing nor portal: billing writes what the MDM must know
 rows through fleet.services.organizations, and fleet derives the mode from them.
 """
 
+from django.core.validators import RegexValidator
 from django.db import models
+
+# Serial numbers travel in URLs of the MDM API: letters, digits, dot, dash, underscore.
+SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+serial_validator = RegexValidator(
+    SERIAL_PATTERN,
+    "A serial number has 1 to 64 letters, digits, dots, dashes or underscores, "
+    "and starts with a letter or a digit.",
+)
 
 
 class OrganizationMode(models.TextChoices):
@@ -49,6 +58,7 @@ class Device(models.Model):
     serial = models.CharField(
         max_length=64,
         unique=True,
+        validators=[serial_validator],
         error_messages={
             "unique": "A device with this serial number is already registered.",
         },
@@ -71,3 +81,26 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.serial
+
+
+class ApiKey(models.Model):
+    """A key the MDM platform sends in `Authorization: Api-Key <prefix>.<secret>`.
+
+    Only the SHA-256 of the whole key is stored: the raw key is shown once, when staff
+    create it. The prefix is not secret; it finds the row without scanning every hash.
+    """
+
+    name = models.CharField(max_length=100, help_text="Which MDM platform uses this key.")
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    # Hex SHA-256 of the raw key (64 characters).
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ("name", "id")
+        verbose_name = "MDM API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

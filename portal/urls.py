@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
-from portal.views import account, auth, invoices, pages, subscriptions
+from portal.views import account, auth, invoices, organizations, pages, subscriptions
 
 # Staff hold the keys to every customer: the admin asks for a TOTP code after the password.
 admin.site.__class__ = OTPAdminSite
@@ -31,6 +31,11 @@ portal_patterns = [
     path("invoices/<str:number>/", invoices.invoice_detail, name="invoice_detail"),
     path("invoices/<str:number>/pdf/", invoices.invoice_pdf, name="invoice_pdf"),
     path(
+        "organizations/<int:pk>/",
+        organizations.organization_detail,
+        name="organization",
+    ),
+    path(
         "payment-method/",
         pages.not_yet_available,
         {"title": "Payment Method", "nav": "payment"},
@@ -54,5 +59,6 @@ portal_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/mdm/", include("fleet.api_urls")),
     path("", include((portal_patterns, "portal"))),
 ]

@@ -3,6 +3,7 @@ staff changing the billing contact in the admin."""
 
 from django.core import mail
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
 
 from audit.models import AuditEntry
 from billing.models import Customer
@@ -17,23 +18,23 @@ def test_customer_edits_the_account_information(page, customer):
     assert page.get_by_label("Company name").input_value() == "Acme SAS"
     assert page.locator('[data-field="currency"]').inner_text() == "EUR"
     assert page.locator('[data-field="contact"]').inner_text() == "billing@acme.example"
-    assert page.get_by_text("write to billing@caj.example from this address").is_visible()
+    expect(page.get_by_text("write to billing@caj.example from this address")).to_be_visible()
 
     page.get_by_label("Company name").fill("Acme Group SAS")
     page.get_by_label("VAT number").fill("FR12345678901")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_text("FR12345678901 is not a valid EU VAT number.").is_visible()
+    expect(page.get_by_text("FR12345678901 is not a valid EU VAT number.")).to_be_visible()
     customer.refresh_from_db()
     assert (customer.name, customer.vat_number) == ("Acme SAS", "")
     assert not AuditEntry.objects.filter(action="customer.update_account").exists()
 
     page.get_by_label("VAT number").fill("FR40303265045")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_text("Your account information is saved.").is_visible()
+    expect(page.get_by_text("Your account information is saved.")).to_be_visible()
     customer.refresh_from_db()
     assert (customer.name, customer.vat_number) == ("Acme Group SAS", "FR40303265045")
     assert AuditEntry.objects.filter(action="customer.update_account").count() == 1
-    assert page.get_by_text("Acme Group SAS").first.is_visible()  # the header too
+    expect(page.get_by_text("Acme Group SAS").first).to_be_visible()  # the header too
 
 
 def test_staff_change_the_billing_contact_and_the_old_session_ends(
@@ -60,9 +61,9 @@ def test_staff_change_the_billing_contact_and_the_old_session_ends(
         admin.get_by_role("link", name="Change billing contact…").click()
         admin.get_by_label("New billing contact e-mail").fill("new.billing@acme.example")
         admin.get_by_role("button", name="Review the change").click()
-        assert admin.get_by_text("Please confirm").is_visible()
+        expect(admin.get_by_text("Please confirm")).to_be_visible()
         admin.get_by_role("button", name="Yes, change the billing contact").click()
-        assert admin.get_by_text("is now new.billing@acme.example").is_visible()
+        expect(admin.get_by_text("is now new.billing@acme.example")).to_be_visible()
     finally:
         admin.context.close()
 
@@ -73,5 +74,5 @@ def test_staff_change_the_billing_contact_and_the_old_session_ends(
     sent = len(mail.outbox)
     page.get_by_label("E-mail address").fill("billing@acme.example")
     page.get_by_role("button", name="Send me a code").click()
-    assert page.get_by_text("If this address belongs to a customer").is_visible()
+    expect(page.get_by_text("If this address belongs to a customer")).to_be_visible()
     assert len(mail.outbox) == sent  # the old address gets no code

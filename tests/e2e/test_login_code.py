@@ -7,6 +7,7 @@ import time_machine
 from django.contrib.sessions.models import Session
 from django.core import mail
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import ask_for_code
 from tests.portal.conftest import code_from_mail
@@ -31,10 +32,10 @@ def test_first_login_by_code_then_password_logout_and_password_login(page, custo
     assert "/login/" in page.url
     page.get_by_label("E-mail address").fill("billing@acme.example")
     page.get_by_role("button", name="Send me a code").click()
-    assert page.get_by_text(
-        "If this address belongs to a customer, a code is on its way"
-    ).is_visible()
-    assert page.get_by_text("valid for 10 minutes").is_visible()
+    expect(
+        page.get_by_text("If this address belongs to a customer, a code is on its way")
+    ).to_be_visible()
+    expect(page.get_by_text("valid for 10 minutes")).to_be_visible()
     field = page.get_by_label("6-digit code")
     assert field.get_attribute("autocomplete") == "one-time-code"
     assert field.get_attribute("inputmode") == "numeric"
@@ -49,7 +50,7 @@ def test_first_login_by_code_then_password_logout_and_password_login(page, custo
 
     page.get_by_role("heading", name="Subscriptions").wait_for()
     assert page.url.endswith("/subscriptions/")
-    assert page.get_by_text("Acme Paris").is_visible()
+    expect(page.get_by_text("Acme Paris")).to_be_visible()
     assert session_cookie(page) != anonymous_session  # the session id rotated
 
     page.get_by_role("link", name="Account Information").click()
@@ -58,11 +59,11 @@ def test_first_login_by_code_then_password_logout_and_password_login(page, custo
     page.get_by_label("New password", exact=True).fill("tulip-orbit-42")
     page.get_by_label("New password confirmation").fill("tulip-orbit-42")
     page.get_by_role("button", name="Set password").click()
-    assert page.get_by_text("Your password is set.").is_visible()
-    assert page.get_by_role("heading", name="Account Information").is_visible()
+    expect(page.get_by_text("Your password is set.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Account Information")).to_be_visible()
 
     page.get_by_role("button", name="Log out").click()
-    assert page.get_by_text("You are logged out.").is_visible()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
     assert_not_logged_in(page)
 
     page.get_by_role("link", name="Log in with your password").click()
@@ -70,7 +71,7 @@ def test_first_login_by_code_then_password_logout_and_password_login(page, custo
     page.get_by_label("Password").fill("tulip-orbit-42")
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Subscriptions").wait_for()
-    assert page.get_by_text("Acme Paris").is_visible()
+    expect(page.get_by_text("Acme Paris")).to_be_visible()
     assert len(mail.outbox) == 1  # the password login sent nothing
 
 
@@ -81,9 +82,11 @@ def test_an_expired_code_is_refused(page, customer):
         traveller.shift(timedelta(minutes=10, seconds=1))
         page.get_by_label("6-digit code").fill(code)
         page.get_by_role("button", name="Log in").click()
-        assert page.get_by_text(
-            "This code has expired: a code is valid for 10 minutes. Ask for a new code."
-        ).is_visible()
+        expect(
+            page.get_by_text(
+                "This code has expired: a code is valid for 10 minutes. Ask for a new code."
+            )
+        ).to_be_visible()
         assert_not_logged_in(page)
     assert len(mail.outbox) == 1
 
@@ -100,16 +103,18 @@ def test_a_wrong_code_five_times_voids_the_code(page, customer):
             traveller.shift(timedelta(seconds=30))  # past django-otp's throttle delay
         page.get_by_label("6-digit code").fill(wrong)
         page.get_by_role("button", name="Log in").click()
-        assert page.get_by_text(
-            "it was the 5th wrong code: this code no longer works."
-        ).is_visible()
+        expect(
+            page.get_by_text("it was the 5th wrong code: this code no longer works.")
+        ).to_be_visible()
         traveller.shift(timedelta(seconds=30))
         # Even the right code no longer works.
         page.get_by_label("6-digit code").fill(code)
         page.get_by_role("button", name="Log in").click()
-        assert page.get_by_text(
-            "5 wrong codes were entered, so this code no longer works. Ask for a new code."
-        ).is_visible()
+        expect(
+            page.get_by_text(
+                "5 wrong codes were entered, so this code no longer works. Ask for a new code."
+            )
+        ).to_be_visible()
         assert_not_logged_in(page)
     assert len(mail.outbox) == 1
 
@@ -128,6 +133,6 @@ def test_an_unknown_address_gets_the_same_page_and_no_e_mail(page, customer):
 
     page.get_by_label("6-digit code").fill("123456")
     page.get_by_role("button", name="Log in").click()
-    assert page.get_by_text("That code is not right.").is_visible()
+    expect(page.get_by_text("That code is not right.")).to_be_visible()
     assert_not_logged_in(page)
     assert len(mail.outbox) == 1

@@ -50,6 +50,7 @@ PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
     "portal:subscription_preview": lambda b: {"public_id": b.subscription.public_id},
     "portal:invoice_detail": lambda b: {"number": b.invoice.number},
     "portal:invoice_pdf": lambda b: {"number": b.invoice.number},
+    "portal:organization": lambda b: {"pk": b.organization.pk},
 }
 
 # URL names without ids: GET as customer A shows A's data only (or redirects, or refuses
