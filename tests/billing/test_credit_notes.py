@@ -145,7 +145,7 @@ def test_a_bad_amount_is_refused_and_nothing_changes(amount, message):
 
 
 def test_more_than_what_is_left_after_earlier_notes_is_refused():
-    customer = CustomerFactory(country="US")
+    customer = CustomerFactory(country="US", currency="USD")
     invoice = invoice_mark_paid(invoice=_invoice(customer), actor=None)
     credit_note_issue(invoice=invoice, amount="30.00", reason="a", actor=None)
     with pytest.raises(BillingError, match="Only 10.00 USD"):
