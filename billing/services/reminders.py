@@ -63,8 +63,10 @@ def reminder_send_for_invoice(
         customer_email_send(
             customer=invoice.customer,
             subject=(
-                f"Invoice {invoice.number} is due today"
-                if overdue_days <= 0
+                f"Invoice {invoice.number} is due on {invoice.due_on:%d %B %Y}"
+                if overdue_days < 0
+                else f"Invoice {invoice.number} is due today"
+                if overdue_days == 0
                 else f"Reminder: invoice {invoice.number} is overdue"
             ),
             template="invoice_reminder",
