@@ -22,3 +22,17 @@ def subscription_for_customer(*, customer: Customer, public_id: str) -> Subscrip
 
 def invoice_for_customer(*, customer: Customer, number: str) -> Invoice:
     return Invoice.objects.exclude(status=InvoiceStatus.DRAFT).get(customer=customer, number=number)
+
+
+def invoice_by_number(*, number: str) -> Invoice | None:
+    """A finalized invoice by its number as a person types it (case and spaces forgiven),
+    e.g. the reference of a bank transfer."""
+    cleaned = "".join((number or "").split()).upper()
+    if not cleaned:
+        return None
+    return (
+        Invoice.objects.exclude(status=InvoiceStatus.DRAFT)
+        .select_related("customer", "subscription")
+        .filter(number=cleaned)
+        .first()
+    )
