@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from djmoney.money import Money
 
 from audit.services import audit_record_many
 from billing.models import (
@@ -29,6 +28,7 @@ from billing.models import (
     Subscription,
 )
 from billing.money import round_money
+from billing.services.bulk_insert import bulk_insert_rows
 from billing.services.invoices import invoice_amounts, invoice_bill_to
 from billing.services.numbering import number_next_block
 from billing.services.vat import vat_treatment_for
@@ -55,9 +55,25 @@ class InvoiceDraft:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IssuedInvoice:
+    """What the caller needs of an invoice just issued (no model instance per row)."""
+
+    pk: int
+    number: str
+    status: str
+    customer_id: int
+    credit_applied: Decimal
+    total: Decimal
+    currency: str
+
+    def as_audit_target(self) -> Invoice:
+        return Invoice(pk=self.pk, number=self.number)
+
+
 def invoices_issue_many(
     *, drafts: list[InvoiceDraft], actor: Any, issued_on: date | None = None
-) -> list[Invoice]:
+) -> list[IssuedInvoice]:
     """Creates and finalizes the invoices in the order given; returns them numbered."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("invoices_issue_many must run inside the caller's transaction")
@@ -80,8 +96,8 @@ def invoices_issue_many(
     bill_tos: dict[int, dict] = {}
     used_by_customer: dict[int, Decimal] = defaultdict(Decimal)
     now = timezone.now()
-    invoices: list[Invoice] = []
-    amounts: list[list[Decimal]] = []
+    rows: list[dict] = []
+    line_rows: list[list[dict]] = []
     for draft, number in zip(drafts, numbers, strict=True):
         customer = draft.customer
         currency = customer.currency
@@ -91,71 +107,96 @@ def invoices_issue_many(
             )
             bill_tos[customer.pk] = invoice_bill_to(customer=customer)
         treatment = treatments[customer.pk]
-        line_amounts = [round_money(line.unit_price * line.quantity) for line in draft.lines]
-        subtotal = sum(line_amounts, Decimal("0.00"))
+        lines = [
+            {
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "unit_price_currency": currency,
+                "amount": round_money(line.unit_price * line.quantity),
+                "amount_currency": currency,
+                "period_start": line.period_start,
+                "period_end": line.period_end,
+            }
+            for line in draft.lines
+        ]
+        subtotal = sum((line["amount"] for line in lines), Decimal("0.00"))
         credit = min(balances[customer.pk], subtotal)
         balances[customer.pk] -= credit
         used_by_customer[customer.pk] += credit
         vat, total = invoice_amounts(subtotal=subtotal, credit=credit, vat_rate=treatment.rate)
         paid = total == 0
-        invoices.append(
-            Invoice(
-                customer=customer,
-                subscription=draft.subscription,
-                kind=draft.kind,
-                idempotency_key=draft.idempotency_key,
-                number=number,
-                status=InvoiceStatus.PAID if paid else InvoiceStatus.OPEN,
-                currency=currency,
-                subtotal=Money(subtotal, currency),
-                credit_applied=Money(credit, currency),
-                vat_rate=treatment.rate,
-                vat_amount=Money(vat, currency),
-                total=Money(total, currency),
-                vat_note=treatment.note,
-                bill_to=bill_tos[customer.pk],
-                period_start=draft.period_start,
-                period_end=draft.period_end,
-                issued_on=issued_on,
-                due_on=due_on,
-                paid_at=now if paid else None,
-            )
+        rows.append(
+            {
+                "customer_id": customer.pk,
+                "subscription_id": draft.subscription.pk if draft.subscription else None,
+                "kind": draft.kind,
+                "idempotency_key": draft.idempotency_key,
+                "number": number,
+                "status": InvoiceStatus.PAID if paid else InvoiceStatus.OPEN,
+                "currency": currency,
+                "subtotal": subtotal,
+                "subtotal_currency": currency,
+                "credit_applied": credit,
+                "credit_applied_currency": currency,
+                "vat_rate": treatment.rate,
+                "vat_amount": vat,
+                "vat_amount_currency": currency,
+                "total": total,
+                "total_currency": currency,
+                "vat_note": treatment.note,
+                "bill_to": bill_tos[customer.pk],
+                "period_start": draft.period_start,
+                "period_end": draft.period_end,
+                "issued_on": issued_on,
+                "due_on": due_on,
+                "paid_at": now if paid else None,
+                "created_at": now,
+            }
         )
-        amounts.append(line_amounts)
-    Invoice.objects.bulk_create(invoices, batch_size=1000)
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=Money(line.unit_price, invoice.currency),
-                amount=Money(amount, invoice.currency),
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
-            for invoice, draft, line_amounts in zip(invoices, drafts, amounts, strict=True)
-            for line, amount in zip(draft.lines, line_amounts, strict=True)
+        line_rows.append(lines)
+    ids = bulk_insert_rows(model=Invoice, rows=rows)
+    bulk_insert_rows(
+        model=InvoiceLine,
+        rows=[
+            {**line, "invoice_id": pk}
+            for pk, lines in zip(ids, line_rows, strict=True)
+            for line in lines
         ],
-        batch_size=1000,
     )
-    _credit_record_used(invoices=invoices, used_by_customer=used_by_customer)
+    issued = [
+        IssuedInvoice(
+            pk=pk,
+            number=row["number"],
+            status=row["status"],
+            customer_id=row["customer_id"],
+            credit_applied=row["credit_applied"],
+            total=row["total"],
+            currency=row["currency"],
+        )
+        for pk, row in zip(ids, rows, strict=True)
+    ]
+    _credit_record_used(issued=issued, used_by_customer=used_by_customer)
     audit_record_many(
         actor=actor,
         entries=[
             (
                 "invoice.finalize",
-                invoice,
+                invoice.as_audit_target(),
                 {"status": InvoiceStatus.DRAFT},
-                {"status": invoice.status, "number": invoice.number, "total": invoice.total},
+                {
+                    "status": invoice.status,
+                    "number": invoice.number,
+                    "total": f"{invoice.total} {invoice.currency}",
+                },
             )
-            for invoice in invoices
+            for invoice in issued
         ],
     )
-    return invoices
+    return issued
 
 
-def _credit_record_used(*, invoices: list[Invoice], used_by_customer: dict) -> None:
+def _credit_record_used(*, issued: list["IssuedInvoice"], used_by_customer: dict) -> None:
     """Moves the balances with F() (rows already locked) and writes the history."""
     for customer_id, used in used_by_customer.items():
         if used > 0:
@@ -165,12 +206,12 @@ def _credit_record_used(*, invoices: list[Invoice], used_by_customer: dict) -> N
     entries = [
         CreditEntry(
             customer_id=invoice.customer_id,
-            amount=-invoice.credit_applied.amount,
-            invoice=invoice,
+            amount=-invoice.credit_applied,
+            invoice_id=invoice.pk,
             reason=f"Used on invoice {invoice.number}",
         )
-        for invoice in invoices
-        if invoice.credit_applied.amount > 0
+        for invoice in issued
+        if invoice.credit_applied > 0
     ]
     if entries:
         CreditEntry.objects.bulk_create(entries)

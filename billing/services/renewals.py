@@ -32,6 +32,7 @@ from django.utils import timezone
 from audit.services import audit_record_many
 from billing.errors import BillingError
 from billing.models import (
+    Customer,
     Invoice,
     InvoiceKind,
     InvoiceStatus,
@@ -116,6 +117,10 @@ def renewal_draft(
     )
 
 
+def _plain(values: dict) -> dict:
+    return {key: str(value) for key, value in values.items()}
+
+
 def renewals_renew_chunk(
     *, subscription_ids: list[int], today: date, actor: Any = RENEWAL_ACTOR
 ) -> RenewalResult:
@@ -125,11 +130,10 @@ def renewals_renew_chunk(
 
 
 def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any) -> RenewalResult:
-    # Lock the subscription rows only (of=self): customers are locked later, in the
-    # order every invoicing path uses (number sequence, then customers).
+    # Lock the subscription rows only: customers are locked later, in the order every
+    # invoicing path uses (number sequence, then customers).
     subscriptions = list(
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("customer__contact")
+        Subscription.objects.select_for_update()
         .filter(
             pk__in=subscription_ids,
             status=SubscriptionStatus.ACTIVE,
@@ -139,6 +143,13 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any)
     )
     if not subscriptions:
         return RenewalResult()
+    # Each customer once per chunk (a customer holds several subscriptions), not
+    # locked here: invoices_issue_many locks them after the number sequence.
+    customers = Customer.objects.select_related("contact").in_bulk(
+        {s.customer_id for s in subscriptions}
+    )
+    for subscription in subscriptions:
+        subscription.customer = customers[subscription.customer_id]
     plan_ids = {s.plan_id for s in subscriptions} | {
         s.pending_plan_id for s in subscriptions if s.pending_plan_id
     }
@@ -201,7 +212,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any)
         else:
             subscription.current_period_start, subscription.current_period_end = start, end
             same_move[(start, end)].append(subscription.pk)
-        audits.append(("subscription.renew", subscription, before, after))
+        audits.append(("subscription.renew", subscription, _plain(before), _plain(after)))
     invoices = invoices_issue_many(drafts=drafts, actor=actor)
     # Most subscriptions share a billing date: one UPDATE per distinct new period.
     for (start, end), ids in same_move.items():
@@ -316,4 +327,5 @@ def renewal_issue_for_period(
     draft = renewal_draft(
         subscription=subscription, plan=plan, quantity=billed, start=start, end=end
     )
-    return invoices_issue_many(drafts=[draft], actor=actor)[0]
+    issued = invoices_issue_many(drafts=[draft], actor=actor)[0]
+    return Invoice.objects.get(pk=issued.pk)
