@@ -13,6 +13,24 @@ from billing.tasks import nightly_billing
 from tests.factories import SubscriptionFactory
 
 
+@pytest.fixture
+def _fresh_producer_pool():
+    """Torn down after celery_worker (set up before it). That fixture force-closes the
+    broker connection pool, which stays in kombu's global pool registry, and leaves the
+    result backend cached (on the filesystem broker, pointing at this test's temporary
+    folder): the next worker test in the session would fail with "Acquire on closed pool"
+    or wait for its result in the wrong folder."""
+    yield
+    from kombu import pools
+
+    from portal.celery import app
+
+    pools.reset()
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
+
+
 def _invoice_count() -> int:
     try:
         return Invoice.objects.count()
@@ -23,7 +41,9 @@ def _invoice_count() -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_nightly_billing_runs_through_the_broker_and_issues_the_invoices(celery_worker):
+def test_nightly_billing_runs_through_the_broker_and_issues_the_invoices(
+    _fresh_producer_pool, celery_worker
+):
     today = timezone.now().date()
     due = [SubscriptionFactory(current_period_start=today - timedelta(days=31)) for _ in range(3)]
     for subscription in due:  # make the period end today, whatever the month's length
