@@ -13,6 +13,9 @@ invoices for one subscription period (`invoice_one_renewal_per_period`, plus the
 `idempotency_key` "renewal:<public_id>:<period_start>"); an invoice already there for a
 period is never issued again.
 
+The invoices are dated the day the job runs (UTC), whatever cut-off day it was given, so
+invoice numbers follow the order of issue.
+
 Catch-up: a subscription behind by several periods is caught up all at once, one invoice
 per missed period (legacy counts are today's: history is not kept per period).
 

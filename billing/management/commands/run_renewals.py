@@ -17,7 +17,8 @@ class Command(BaseCommand):
             "--date",
             type=date.fromisoformat,
             help="Renew the periods ended on or before this day, YYYY-MM-DD (default: today, "
-            "UTC). A day to come is refused.",
+            "UTC). A day to come is refused. Invoices are dated the day the command runs, "
+            "so numbers stay in the order of issue.",
         )
 
     def handle(self, *args, **options):
