@@ -64,6 +64,7 @@ def _realistic_invoice():
         invoice_create_draft,
         invoice_finalize,
     )
+    from billing.services.proration import proration_amount
     from billing.services.subscriptions import subscription_create
 
     customer = Customer.objects.create(
@@ -115,7 +116,9 @@ def _realistic_invoice():
             description=f"Core monthly: {added} additional licences, {remaining}/30 days",
             quantity=added,
             unit_price=Decimal("4.00"),
-            fraction=Decimal(remaining) / Decimal(30),
+            amount=proration_amount(
+                unit_price=Decimal("4.00"), quantity=added, remaining_days=remaining, period_days=30
+            ),
             period_start=date(2026, 11, day),
             period_end=date(2026, 12, 1),
         )

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from audit.admin import AuditHistoryMixin
+from billing.admin_staff_actions import InvoiceStaffActionsMixin, SubscriptionStaffActionsMixin
 from billing.errors import BillingError
 from billing.models import (
     CreditEntry,
@@ -218,7 +219,7 @@ class SubscriptionAddForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.ModelAdmin):
     list_display = (
         "public_id",
         "organization_name",
@@ -384,7 +385,7 @@ class InvoiceLineInline(admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class InvoiceAdmin(InvoiceStaffActionsMixin, AuditHistoryMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "customer",

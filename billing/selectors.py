@@ -70,3 +70,17 @@ def organization_for_customer(*, customer: Customer, pk: int) -> Organization:
     """One of the customer's organizations (through its subscriptions); DoesNotExist for
     another customer's organization or an erased one."""
     return Organization.objects.get(pk=pk, subscription__customer=customer)
+
+
+def invoice_by_number(*, number: str) -> Invoice | None:
+    """A finalized invoice by its number as a person types it (case and spaces forgiven),
+    e.g. the reference of a bank transfer."""
+    cleaned = "".join((number or "").split()).upper()
+    if not cleaned:
+        return None
+    return (
+        Invoice.objects.exclude(status=InvoiceStatus.DRAFT)
+        .select_related("customer", "subscription")
+        .filter(number=cleaned)
+        .first()
+    )

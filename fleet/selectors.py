@@ -117,3 +117,20 @@ def organization_device_by_serial(*, organization: Organization, serial: str) ->
     return Device.objects.select_related("organization").get(
         organization=organization, serial=serial
     )
+
+
+def organizations_device_totals(*, organization_ids) -> dict[int, dict[str, int]]:
+    """For many organizations in one query: {id: {"all": n, "in_the_field": n}}; an
+    organization without devices is absent (read it as zeros)."""
+    rows = (
+        Device.objects.filter(organization_id__in=organization_ids)
+        .values("organization_id")
+        .annotate(
+            all=Count("id"), in_the_field=Count("id", filter=Q(state=DeviceState.IN_THE_FIELD))
+        )
+        .order_by()
+    )
+    return {
+        row["organization_id"]: {"all": row["all"], "in_the_field": row["in_the_field"]}
+        for row in rows
+    }

@@ -15,6 +15,7 @@ from billing.models import Customer, Invoice, InvoiceKind, InvoiceLine, InvoiceS
 from billing.money import money, round_money, zero
 from billing.services.credit import credit_consume
 from billing.services.numbering import number_next
+from billing.services.overdue import overdue_refresh_subscription
 from billing.services.vat import vat_treatment_for
 
 # The allowed moves, in one place.
@@ -89,6 +90,30 @@ def invoice_add_line(
     )
 
 
+def invoice_amounts(
+    *, subtotal: Decimal, credit: Decimal, vat_rate: Decimal
+) -> tuple[Decimal, Decimal]:
+    """(VAT, total) in the invoice currency: credit is taken off before VAT; VAT at
+    `vat_rate` percent, rounded once, half up. Shared by single and bulk issuing."""
+    taxable = subtotal - credit
+    vat = round_money(taxable * vat_rate / Decimal(100))
+    return vat, taxable + vat
+
+
+def invoice_bill_to(*, customer: Customer) -> dict:
+    """Who was billed, frozen on the invoice at finalization."""
+    return {
+        "name": customer.name,
+        "address_line1": customer.address_line1,
+        "address_line2": customer.address_line2,
+        "postal_code": customer.postal_code,
+        "city": customer.city,
+        "country": customer.country,
+        "vat_number": customer.vat_number,
+        "email": customer.email,
+    }
+
+
 def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Decimal(0)) -> None:
     """Subtotal from the lines, credit used first (up to the subtotal), then VAT."""
     subtotal = sum((line.amount.amount for line in invoice.lines.all()), Decimal("0.00"))
@@ -97,7 +122,7 @@ def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Deci
         country=invoice.customer.country, vat_number=invoice.customer.vat_number
     )
     taxable = subtotal - credit
-    vat = round_money(taxable * treatment.rate / Decimal(100))
+    vat, _ = invoice_amounts(subtotal=subtotal, credit=credit, vat_rate=treatment.rate)
     invoice.subtotal = money(subtotal, invoice.currency)
     invoice.credit_applied = money(credit, invoice.currency)
     invoice.vat_rate = treatment.rate
@@ -126,17 +151,7 @@ def invoice_finalize(
         else Decimal(0)
     )
     invoice_compute_totals(invoice=invoice, credit_available=credit)
-    customer = invoice.customer
-    invoice.bill_to = {
-        "name": customer.name,
-        "address_line1": customer.address_line1,
-        "address_line2": customer.address_line2,
-        "postal_code": customer.postal_code,
-        "city": customer.city,
-        "country": customer.country,
-        "vat_number": customer.vat_number,
-        "email": customer.email,
-    }
+    invoice.bill_to = invoice_bill_to(customer=invoice.customer)
     invoice.issued_on = issued_on
     invoice.due_on = issued_on + timedelta(days=settings.BILLING_INVOICE_DUE_DAYS)
     invoice.status = InvoiceStatus.OPEN
@@ -155,7 +170,12 @@ def invoice_finalize(
 
 
 @transaction.atomic
-def invoice_mark_paid(*, invoice: Invoice, actor: Any, paid_at=None) -> Invoice:
+def invoice_mark_paid(*, invoice: Invoice, actor: Any, paid_at=None, via: str = "") -> Invoice:
+    """Marks an open invoice paid (`via`: how, e.g. "bank transfer", for the audit trail).
+
+    In the same transaction, the subscription's organization leaves read-only at once if
+    no other overdue invoice of that subscription remains.
+    """
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     invoice_check_transition(invoice=invoice, to=InvoiceStatus.PAID)
     invoice.status = InvoiceStatus.PAID
@@ -166,6 +186,13 @@ def invoice_mark_paid(*, invoice: Invoice, actor: Any, paid_at=None) -> Invoice:
         action="invoice.paid",
         target=invoice,
         before={"status": InvoiceStatus.OPEN},
-        after={"status": InvoiceStatus.PAID},
+        after={"status": InvoiceStatus.PAID, **({"via": via} if via else {})},
     )
+    if invoice.subscription_id is not None:
+        overdue_refresh_subscription(
+            subscription=Subscription.objects.select_related("organization").get(
+                pk=invoice.subscription_id
+            ),
+            actor=actor,
+        )
     return invoice

@@ -24,8 +24,13 @@ from billing.models import (
 from billing.services.credit import credit_grant
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.periods import period_end_for
+from billing.services.renewals import renewal_issue_for_period
 from fleet.selectors import organization_in_field_count
-from fleet.services.organizations import organization_create, organization_set_billing_state
+from fleet.services.organizations import (
+    organization_create,
+    organization_erase,
+    organization_set_billing_state,
+)
 
 MAX_QUANTITY = 100_000
 
@@ -245,3 +250,168 @@ def _subscription_proration_invoice_issue(
             period_end=line.period_end,
         )
     return invoice_finalize(invoice=invoice, actor=actor, issued_on=today)
+
+
+# ---- staff actions (admin): pause, resume, cancel, migrate legacy -> Core -------------
+
+
+def _locked(subscription: Subscription) -> Subscription:
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer__contact", "plan", "organization")
+        .get(pk=subscription.pk)
+    )
+
+
+@transaction.atomic
+def subscription_pause(*, subscription: Subscription, actor: Any) -> Subscription:
+    """Stops renewals; the MDM sees the organization paused."""
+    subscription = _locked(subscription)
+    subscription_check_transition(subscription=subscription, to=SubscriptionStatus.PAUSED)
+    subscription.status = SubscriptionStatus.PAUSED
+    subscription.save(update_fields=["status"])
+    if subscription.organization is not None:
+        organization_set_billing_state(
+            organization=subscription.organization, actor=actor, is_paused=True
+        )
+    audit_record(
+        actor=actor,
+        action="subscription.pause",
+        target=subscription,
+        before={"status": SubscriptionStatus.ACTIVE},
+        after={"status": SubscriptionStatus.PAUSED},
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_resume(
+    *, subscription: Subscription, actor: Any, today: date | None = None
+) -> Subscription:
+    """A new period starts today (its day becomes the billing date) and its invoice is
+    issued at once, like a renewal. Nothing is credited for the unused rest of the period
+    paid before the pause: staff issue a credit note if that is owed."""
+    today = today or timezone.now().date()
+    subscription = _locked(subscription)
+    subscription_check_transition(subscription=subscription, to=SubscriptionStatus.ACTIVE)
+    before = {
+        "status": subscription.status,
+        "period_start": subscription.current_period_start,
+        "period_end": subscription.current_period_end,
+    }
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.billing_day = today.day
+    subscription.billing_month = today.month
+    subscription.save(update_fields=["status", "billing_day", "billing_month"])
+    if subscription.organization is not None:
+        organization_set_billing_state(
+            organization=subscription.organization, actor=actor, is_paused=False
+        )
+    invoice = renewal_issue_for_period(subscription=subscription, start=today, actor=actor)
+    audit_record(
+        actor=actor,
+        action="subscription.resume",
+        target=subscription,
+        before=before,
+        after={
+            "status": SubscriptionStatus.ACTIVE,
+            "period_start": subscription.current_period_start,
+            "period_end": subscription.current_period_end,
+            "invoice": invoice.number if invoice else None,
+        },
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_cancel(
+    *, subscription: Subscription, confirm_name: str, actor: Any
+) -> Subscription:
+    """Final. Staff type the organization's name to confirm; the organization and its
+    devices are erased, the subscription stays (cancelled) with its invoices."""
+    subscription = _locked(subscription)
+    subscription_check_transition(subscription=subscription, to=SubscriptionStatus.CANCELLED)
+    if (confirm_name or "").strip() != subscription.organization_name:
+        raise BillingError(
+            f"To cancel, type the organization's name exactly: {subscription.organization_name}"
+        )
+    before = {"status": subscription.status}
+    organization = subscription.organization
+    subscription.status = SubscriptionStatus.CANCELLED
+    subscription.cancelled_at = timezone.now()
+    subscription.pending_quantity = None
+    subscription.pending_plan = None
+    subscription.save(update_fields=["status", "cancelled_at", "pending_quantity", "pending_plan"])
+    if organization is not None:
+        # Tell the MDM first (mode "cancelled", audited), then erase.
+        organization_set_billing_state(organization=organization, actor=actor, is_cancelled=True)
+        organization_erase(organization=organization, actor=actor)
+        subscription.organization = None  # the database set it null (on_delete=SET_NULL)
+    audit_record(
+        actor=actor,
+        action="subscription.cancel",
+        target=subscription,
+        before=before,
+        after={"status": SubscriptionStatus.CANCELLED, "organization_erased": True},
+    )
+    return subscription
+
+
+def core_plans_for(*, subscription: Subscription):
+    """The Core plans a legacy subscription may move to: active, in its currency."""
+    return Plan.objects.filter(
+        kind=PlanKind.CORE,
+        is_active=True,
+        unit_price_currency=subscription.customer.currency,
+    ).order_by("interval", "code")
+
+
+@transaction.atomic
+def subscription_migrate_to_core(
+    *, subscription: Subscription, plan: Plan, actor: Any
+) -> Subscription:
+    """Legacy -> Core: quantity = devices in the field (at least 1), same billing date,
+    the new price from the next renewal (pending_plan). The MDM gets the licences now."""
+    subscription = _locked(subscription)
+    if subscription.status == SubscriptionStatus.CANCELLED:
+        raise BillingError(f"Subscription {subscription.public_id} is cancelled.")
+    if subscription.plan.kind != PlanKind.LEGACY:
+        raise BillingError(f"Subscription {subscription.public_id} is already on the Core plan.")
+    if subscription.pending_plan_id is not None:
+        raise BillingError(
+            f"Subscription {subscription.public_id} already moves to "
+            f"{subscription.pending_plan.name} at its next renewal."
+        )
+    if plan.kind != PlanKind.CORE or not plan.is_active:
+        raise BillingError(f"{plan.name} is not an active Core plan.")
+    subscription_validate_plan(customer=subscription.customer, plan=plan)
+    in_field = (
+        organization_in_field_count(organization=subscription.organization)
+        if subscription.organization is not None
+        else 0
+    )
+    quantity = subscription_validate_quantity(quantity=max(1, in_field))
+    before = {"plan": subscription.plan.code, "quantity": subscription.quantity}
+    subscription.quantity = quantity
+    subscription.pending_plan = plan
+    subscription.pending_quantity = None
+    subscription.save(update_fields=["quantity", "pending_plan", "pending_quantity"])
+    if subscription.organization is not None:
+        organization_set_billing_state(
+            organization=subscription.organization,
+            actor=actor,
+            licensed=True,
+            licence_count=quantity,
+        )
+    audit_record(
+        actor=actor,
+        action="subscription.migrate_to_core",
+        target=subscription,
+        before=before,
+        after={
+            "pending_plan": plan.code,
+            "quantity": quantity,
+            "from": subscription.current_period_end,
+        },
+    )
+    return subscription

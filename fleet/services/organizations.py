@@ -80,3 +80,20 @@ def organization_refresh_mode(*, organization: Organization, actor: Any) -> str:
             after={"mode": mode},
         )
     return mode
+
+
+@transaction.atomic
+def organization_erase(*, organization: Organization, actor: Any) -> None:
+    """Erases the organization and its devices (subscription cancelled: final).
+
+    The audit row keeps what was erased; the rows themselves are deleted.
+    """
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    device_count = locked.devices.count()
+    audit_record(
+        actor=actor,
+        action="organization.erase",
+        target=locked,
+        before={"name": locked.name, "devices": device_count, "mode": locked.mode},
+    )
+    locked.delete()  # devices go with it (on_delete=CASCADE)

@@ -7,6 +7,7 @@ written under var/mail. DATABASE_URL selects PostgreSQL, REDIS_URL selects Redis
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -161,6 +162,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.scheduler_heartbeat",
         "schedule": 60.0,  # seconds
     },
+    "nightly-billing": {
+        "task": "billing.tasks.nightly_billing",
+        "schedule": crontab(minute=0, hour=0),
+    },
 }
 
 # Billing rules that staff may tune.
@@ -217,3 +222,8 @@ PORTAL_LOGIN_PASSWORD_FAILURES_PER_ADDRESS = env.int(
     "PORTAL_LOGIN_PASSWORD_FAILURES_PER_ADDRESS", default=5
 )
 PORTAL_LOGIN_PASSWORD_ATTEMPTS_PER_IP = env.int("PORTAL_LOGIN_PASSWORD_ATTEMPTS_PER_IP", default=30)
+
+# Reminders and renewals (billing)
+# Reminder e-mails for an unpaid invoice, in days relative to its due date (0 = on the due
+# date); each stage is sent once.
+BILLING_REMINDER_DAYS = env.list("BILLING_REMINDER_DAYS", cast=int, default=[0, 3, 7])

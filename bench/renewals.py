@@ -1,0 +1,232 @@
+"""Benchmark: renew N subscriptions on PostgreSQL, the nightly renewal path end to end
+(lock, count, number, credit, VAT, invoice + line + audit rows, period move).
+
+    .venv/bin/python bench/renewals.py --count 50000 \
+        --database-url postgres://postgres@127.0.0.1:5432/portal_bench
+
+It uses its own database (created if missing, migrated, emptied), fills it quickly with
+bulk inserts, renews everything due today with the same service as `run_renewals`, checks
+the result (one invoice per subscription, numbers gapless), and prints figures.
+The last line reads: invoices_per_second=<n> peak_rss_mb=<n>
+"""
+
+import argparse
+import os
+import resource
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SETUP_BATCH = 2000  # subscriptions inserted per batch while preparing the database
+
+
+def _configure(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DEBUG"] = "false"  # DEBUG keeps every query in memory
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
+    import django
+
+    django.setup()
+
+
+def _create_database(database_url: str) -> None:
+    import psycopg
+    from environ import Env
+    from psycopg import sql
+
+    config = Env.db_url_config(database_url)
+    name = config["NAME"]
+    admin = psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    with admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _reset() -> None:
+    from django.db import connection
+
+    tables = [
+        "audit_auditentry",
+        "billing_invoicereminder",
+        "billing_creditnote",
+        "billing_creditentry",
+        "billing_invoiceline",
+        "billing_invoice",
+        "billing_numbersequence",
+        "billing_subscription",
+        "billing_plan",
+        "billing_customer",
+        "fleet_device",
+        "fleet_organization",
+        "accounts_user",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+def _populate(*, count: int, today) -> None:
+    """count subscriptions due today: 90% Core monthly, 5% legacy monthly, 5% legacy yearly
+    (3 devices each), 5 subscriptions per customer, every 10th customer holding credit."""
+    from django.db import transaction
+    from djmoney.money import Money
+
+    from accounts.models import User
+    from billing.models import Customer, Plan, Subscription
+    from fleet.models import Device, DeviceState, Organization
+
+    plans = {
+        code: Plan.objects.create(
+            code=code, name=name, kind=kind, interval=interval, unit_price=Money(price, "EUR")
+        )
+        for code, name, kind, interval, price in (
+            ("core-month", "Core", "core", "month", "4.00"),
+            ("legacy-month", "Legacy", "legacy", "month", "3.50"),
+            ("legacy-year", "Legacy", "legacy", "year", "36.00"),
+        )
+    }
+    start = today - timedelta(days=30)
+    made = 0
+    while made < count:
+        size = min(SETUP_BATCH, count - made)
+        with transaction.atomic():
+            users = User.objects.bulk_create(
+                [
+                    User(email=f"billing{made + i}@bench.example", password="!")
+                    for i in range(0, size, 5)
+                ]
+            )
+            customers = Customer.objects.bulk_create(
+                [
+                    Customer(
+                        name=f"Bench customer {user.pk}",
+                        contact=user,
+                        currency="EUR",
+                        country="FR" if user.pk % 3 else "US",
+                        address_line1="1 rue du Banc",
+                        postal_code="75001",
+                        city="Paris",
+                        credit_balance=Decimal("5.00") if user.pk % 10 == 0 else Decimal(0),
+                    )
+                    for user in users
+                ]
+            )
+            organizations = Organization.objects.bulk_create(
+                [
+                    Organization(name=f"Bench org {made + i}", licensed=True, licence_count=10)
+                    for i in range(size)
+                ]
+            )
+            subscriptions, devices = [], []
+            for i, organization in enumerate(organizations):
+                n = made + i
+                plan = plans["core-month"]
+                if n % 20 == 1:
+                    plan = plans["legacy-month"]
+                elif n % 20 == 2:
+                    plan = plans["legacy-year"]
+                if not plan.is_core:
+                    devices += [
+                        Device(
+                            organization=organization,
+                            serial=f"BENCH-{n}-{d}",
+                            state=DeviceState.IN_THE_FIELD if d else DeviceState.IN_STOCK,
+                        )
+                        for d in range(3)
+                    ]
+                subscriptions.append(
+                    Subscription(
+                        customer=customers[i // 5],
+                        organization=organization,
+                        organization_name=organization.name,
+                        plan=plan,
+                        quantity=10,
+                        billing_day=today.day,
+                        billing_month=today.month,
+                        current_period_start=start,
+                        current_period_end=today,
+                    )
+                )
+            Subscription.objects.bulk_create(subscriptions)
+            Device.objects.bulk_create(devices)
+        made += size
+
+
+def _check(*, count: int, today) -> str:
+    from django.conf import settings
+
+    from billing.models import Invoice, NumberSequence, Subscription
+
+    invoices = Invoice.objects.filter(kind="renewal", period_start=today)
+    issued = invoices.count()
+    per_subscription = invoices.values("subscription_id").distinct().count()
+    last = NumberSequence.objects.get(
+        series=settings.BILLING_INVOICE_PREFIX, year=timezone_today().year
+    ).last_number
+    distinct_numbers = invoices.values("number").distinct().count()
+    moved = Subscription.objects.filter(current_period_start=today).count()
+    problems = []
+    if issued != count or per_subscription != count:
+        problems.append(f"{issued} invoices for {per_subscription} subscriptions, want {count}")
+    if distinct_numbers != count or last != count:
+        problems.append(f"numbers: {distinct_numbers} distinct, last {last}, want {count}")
+    if moved != count:
+        problems.append(f"{moved} subscriptions moved, want {count}")
+    if problems:
+        raise SystemExit("CHECK FAILED: " + "; ".join(problems))
+    return f"checked: {issued} invoices, numbers 1..{last} gapless, {moved} periods moved"
+
+
+def timezone_today():
+    from django.utils import timezone
+
+    return timezone.now().date()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=50000)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench")
+    parser.add_argument("--chunk-size", type=int, default=500)
+    args = parser.parse_args()
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("This benchmark runs on PostgreSQL: pass a postgres:// URL.")
+
+    _create_database(args.database_url)
+    _configure(args.database_url)
+    from django.core.management import call_command
+
+    from billing.services.renewals import renewals_run
+
+    call_command("migrate", verbosity=0)
+    _reset()
+    today = timezone_today()
+    started = time.perf_counter()
+    _populate(count=args.count, today=today)
+    print(f"setup: {args.count} subscriptions in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    result = renewals_run(today=today, chunk_size=args.chunk_size, actor="bench")
+    elapsed = time.perf_counter() - started
+    print(
+        f"renewed {result.subscriptions} subscriptions, {result.invoices} invoices in "
+        f"{elapsed:.2f} s (chunks of {args.chunk_size})"
+    )
+    print(_check(count=args.count, today=today))
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"invoices_per_second={result.invoices / elapsed:.0f} peak_rss_mb={peak_rss_mb:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""Staff actions in the admin, each a confirmation page that calls one service (which
+writes the audit entry): pause, resume, cancel and migrate a subscription; issue a credit
+note; reconcile a bank transfer by invoice number.
+
+Kept apart from billing/admin.py as mixins so other admin changes merge cleanly."""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from billing.errors import BillingError
+from billing.models import Invoice, InvoiceStatus, Subscription
+from billing.selectors import invoice_by_number
+from billing.services.credit_notes import credit_note_issue, credit_note_preview
+from billing.services.invoices import invoice_mark_paid
+from billing.services.subscriptions import (
+    core_plans_for,
+    subscription_cancel,
+    subscription_migrate_to_core,
+    subscription_pause,
+    subscription_resume,
+)
+from fleet.selectors import organization_in_field_count
+
+
+class CancelForm(forms.Form):
+    organization_name = forms.CharField(
+        label="Type the organization's name to confirm", max_length=200
+    )
+
+
+class MigrateForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=None, label="Core plan", empty_label=None)
+
+    def __init__(self, *args, subscription: Subscription, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = core_plans_for(subscription=subscription)
+
+
+class CreditNoteForm(forms.Form):
+    amount = forms.CharField(label="Amount to credit, before VAT", max_length=20)
+    reason = forms.CharField(label="Reason (printed on the credit note)", max_length=300)
+
+
+class InvoiceNumberForm(forms.Form):
+    number = forms.CharField(label="Invoice number (the transfer reference)", max_length=40)
+
+
+def _render(admin, request, template, title, obj=None, **context):
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **admin.admin_site.each_context(request),
+            "opts": admin.model._meta,
+            "original": obj,
+            "title": title,
+            **context,
+        },
+    )
+
+
+class SubscriptionStaffActionsMixin:
+    """Pause, resume, cancel, migrate legacy -> Core (buttons on the change page)."""
+
+    change_form_template = "admin/billing/subscription/change_form_staff_actions.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/pause/", view(self.pause_view), name="billing_subscription_pause"),
+            path("<int:pk>/resume/", view(self.resume_view), name="billing_subscription_resume"),
+            path("<int:pk>/cancel/", view(self.cancel_view), name="billing_subscription_cancel"),
+            path(
+                "<int:pk>/migrate-to-core/",
+                view(self.migrate_view),
+                name="billing_subscription_migrate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _subscription(self, request, pk) -> Subscription:
+        if not request.user.has_perm("billing.change_subscription"):
+            raise PermissionDenied
+        return get_object_or_404(
+            Subscription.objects.select_related("customer", "plan", "organization"), pk=pk
+        )
+
+    def _done(self, request, subscription, message):
+        messages.success(request, message)
+        return redirect(reverse("admin:billing_subscription_change", args=[subscription.pk]))
+
+    def pause_view(self, request, pk):
+        subscription = self._subscription(request, pk)
+        error = None
+        if request.method == "POST":
+            try:
+                subscription_pause(subscription=subscription, actor=request.user)
+            except BillingError as exc:
+                error = exc.message
+            else:
+                return self._done(request, subscription, f"{subscription.public_id} is paused.")
+        return _render(
+            self,
+            request,
+            "admin/billing/subscription/pause.html",
+            f"Pause {subscription.public_id}",
+            subscription,
+            error=error,
+        )
+
+    def resume_view(self, request, pk):
+        subscription = self._subscription(request, pk)
+        error = None
+        if request.method == "POST":
+            try:
+                subscription_resume(subscription=subscription, actor=request.user)
+            except BillingError as exc:
+                error = exc.message
+            else:
+                return self._done(
+                    request,
+                    subscription,
+                    f"{subscription.public_id} is active again; a new period starts today "
+                    "and its invoice was issued.",
+                )
+        return _render(
+            self,
+            request,
+            "admin/billing/subscription/resume.html",
+            f"Resume {subscription.public_id}",
+            subscription,
+            error=error,
+        )
+
+    def cancel_view(self, request, pk):
+        subscription = self._subscription(request, pk)
+        form = CancelForm(request.POST or None)
+        error = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                subscription_cancel(
+                    subscription=subscription,
+                    confirm_name=form.cleaned_data["organization_name"],
+                    actor=request.user,
+                )
+            except BillingError as exc:
+                error = exc.message
+            else:
+                return self._done(
+                    request,
+                    subscription,
+                    f"{subscription.public_id} is cancelled; its organization and devices "
+                    "were erased, its invoices are kept.",
+                )
+        device_count = subscription.organization.devices.count() if subscription.organization else 0
+        return _render(
+            self,
+            request,
+            "admin/billing/subscription/cancel.html",
+            f"Cancel {subscription.public_id}",
+            subscription,
+            form=form,
+            error=error,
+            device_count=device_count,
+        )
+
+    def migrate_view(self, request, pk):
+        subscription = self._subscription(request, pk)
+        form = MigrateForm(request.POST or None, subscription=subscription)
+        error = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                subscription_migrate_to_core(
+                    subscription=subscription, plan=form.cleaned_data["plan"], actor=request.user
+                )
+            except BillingError as exc:
+                error = exc.message
+            else:
+                return self._done(
+                    request,
+                    subscription,
+                    f"{subscription.public_id} moves to {form.cleaned_data['plan'].name}: "
+                    "licences now, the new price from the next renewal.",
+                )
+        in_field = (
+            organization_in_field_count(organization=subscription.organization)
+            if subscription.organization
+            else 0
+        )
+        return _render(
+            self,
+            request,
+            "admin/billing/subscription/migrate_to_core.html",
+            f"Migrate {subscription.public_id} to the Core plan",
+            subscription,
+            form=form,
+            error=error,
+            quantity=max(1, in_field),
+            in_field=in_field,
+        )
+
+
+class InvoiceStaffActionsMixin:
+    """Issue a credit note; reconcile a bank transfer by invoice number."""
+
+    change_form_template = "admin/billing/invoice/change_form_staff_actions.html"
+    change_list_template = "admin/billing/invoice/change_list_staff_actions.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "reconcile-bank-transfer/",
+                view(self.reconcile_view),
+                name="billing_invoice_reconcile",
+            ),
+            path(
+                "<int:pk>/credit-note/",
+                view(self.credit_note_view),
+                name="billing_invoice_credit_note",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _check(self, request):
+        if not request.user.has_perm("billing.change_invoice"):
+            raise PermissionDenied
+
+    def credit_note_view(self, request, pk):
+        self._check(request)
+        invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
+        form = CreditNoteForm(request.POST or None)
+        error = preview = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if "_confirm" in request.POST:
+                    note = credit_note_issue(
+                        invoice=invoice,
+                        amount=data["amount"],
+                        reason=data["reason"],
+                        actor=request.user,
+                    )
+                    messages.success(
+                        request,
+                        f"Credit note {note.number} issued on {invoice.number}: "
+                        f"{note.total} including VAT.",
+                    )
+                    return redirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
+                preview = credit_note_preview(invoice=invoice, amount=data["amount"])
+            except BillingError as exc:
+                error = exc.message
+        return _render(
+            self,
+            request,
+            "admin/billing/invoice/credit_note.html",
+            f"Credit note on {invoice}",
+            invoice,
+            form=form,
+            error=error,
+            preview=preview,
+        )
+
+    def reconcile_view(self, request):
+        self._check(request)
+        form = InvoiceNumberForm(request.POST or request.GET or None)
+        error = invoice = None
+        if form.is_bound and form.is_valid():
+            invoice = invoice_by_number(number=form.cleaned_data["number"])
+            if invoice is None:
+                error = f"No invoice has the number {form.cleaned_data['number']}."
+            elif invoice.status != InvoiceStatus.OPEN:
+                error = f"Invoice {invoice.number} is {invoice.get_status_display().lower()}."
+                invoice = None
+            elif request.method == "POST" and "_confirm" in request.POST:
+                try:
+                    invoice_mark_paid(invoice=invoice, actor=request.user, via="bank transfer")
+                except BillingError as exc:
+                    error = exc.message
+                else:
+                    messages.success(
+                        request,
+                        f"Invoice {invoice.number} is paid by bank transfer ({invoice.total}).",
+                    )
+                    return redirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
+        return _render(
+            self,
+            request,
+            "admin/billing/invoice/reconcile_bank_transfer.html",
+            "Reconcile a bank transfer",
+            form=form,
+            error=error,
+            invoice=invoice,
+        )

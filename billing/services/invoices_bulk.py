@@ -1,0 +1,217 @@
+"""Issuing many invoices in one transaction (nightly renewals): the same rules as
+invoices.invoice_finalize (gapless number, credit used first before VAT, VAT, bill-to
+frozen, zero total paid at once), with a fixed number of queries per batch instead of
+per invoice.
+
+Locks, in the order every invoicing path takes them: the number sequence (once per
+batch), then the customers' rows (credit). The caller already holds the subscriptions.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.services import audit_record_many
+from billing.models import (
+    CreditEntry,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Subscription,
+)
+from billing.money import round_money
+from billing.services.bulk_insert import bulk_insert_rows
+from billing.services.invoices import invoice_amounts, invoice_bill_to
+from billing.services.numbering import number_next_block
+from billing.services.vat import vat_treatment_for
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    description: str
+    quantity: int
+    unit_price: Decimal  # in the invoice currency, per unit and per period
+    period_start: date | None = None
+    period_end: date | None = None
+
+
+@dataclass
+class InvoiceDraft:
+    customer: Customer  # with its contact loaded (bill-to e-mail)
+    kind: str
+    lines: list[LineDraft]
+    subscription: Subscription | None = None
+    idempotency_key: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IssuedInvoice:
+    """What the caller needs of an invoice just issued (no model instance per row)."""
+
+    pk: int
+    number: str
+    status: str
+    customer_id: int
+    credit_applied: Decimal
+    total: Decimal
+    currency: str
+
+    def as_audit_target(self) -> Invoice:
+        return Invoice(pk=self.pk, number=self.number)
+
+
+def invoices_issue_many(
+    *, drafts: list[InvoiceDraft], actor: Any, issued_on: date | None = None
+) -> list[IssuedInvoice]:
+    """Creates and finalizes the invoices in the order given; returns them numbered."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("invoices_issue_many must run inside the caller's transaction")
+    if not drafts:
+        return []
+    issued_on = issued_on or timezone.now().date()
+    due_on = issued_on + timedelta(days=settings.BILLING_INVOICE_DUE_DAYS)
+    numbers = number_next_block(
+        series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year, count=len(drafts)
+    )
+    customer_ids = sorted({d.customer.pk for d in drafts})
+    # Lock the customers (their credit) in a fixed order: no deadlock between batches.
+    balances = dict(
+        Customer.objects.select_for_update()
+        .filter(pk__in=customer_ids)
+        .order_by("pk")
+        .values_list("pk", "credit_balance")
+    )
+    treatments: dict[int, Any] = {}
+    bill_tos: dict[int, dict] = {}
+    used_by_customer: dict[int, Decimal] = defaultdict(Decimal)
+    now = timezone.now()
+    rows: list[dict] = []
+    line_rows: list[list[dict]] = []
+    for draft, number in zip(drafts, numbers, strict=True):
+        customer = draft.customer
+        currency = customer.currency
+        if customer.pk not in treatments:
+            treatments[customer.pk] = vat_treatment_for(
+                country=customer.country, vat_number=customer.vat_number
+            )
+            bill_tos[customer.pk] = invoice_bill_to(customer=customer)
+        treatment = treatments[customer.pk]
+        lines = [
+            {
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "unit_price_currency": currency,
+                "amount": round_money(line.unit_price * line.quantity),
+                "amount_currency": currency,
+                "period_start": line.period_start,
+                "period_end": line.period_end,
+            }
+            for line in draft.lines
+        ]
+        subtotal = sum((line["amount"] for line in lines), Decimal("0.00"))
+        credit = min(balances[customer.pk], subtotal)
+        balances[customer.pk] -= credit
+        used_by_customer[customer.pk] += credit
+        vat, total = invoice_amounts(subtotal=subtotal, credit=credit, vat_rate=treatment.rate)
+        paid = total == 0
+        rows.append(
+            {
+                "customer_id": customer.pk,
+                "subscription_id": draft.subscription.pk if draft.subscription else None,
+                "kind": draft.kind,
+                "idempotency_key": draft.idempotency_key,
+                "number": number,
+                "status": InvoiceStatus.PAID if paid else InvoiceStatus.OPEN,
+                "currency": currency,
+                "subtotal": subtotal,
+                "subtotal_currency": currency,
+                "credit_applied": credit,
+                "credit_applied_currency": currency,
+                "vat_rate": treatment.rate,
+                "vat_amount": vat,
+                "vat_amount_currency": currency,
+                "total": total,
+                "total_currency": currency,
+                "vat_note": treatment.note,
+                "bill_to": bill_tos[customer.pk],
+                "period_start": draft.period_start,
+                "period_end": draft.period_end,
+                "issued_on": issued_on,
+                "due_on": due_on,
+                "paid_at": now if paid else None,
+                "created_at": now,
+            }
+        )
+        line_rows.append(lines)
+    ids = bulk_insert_rows(model=Invoice, rows=rows)
+    bulk_insert_rows(
+        model=InvoiceLine,
+        rows=[
+            {**line, "invoice_id": pk}
+            for pk, lines in zip(ids, line_rows, strict=True)
+            for line in lines
+        ],
+    )
+    issued = [
+        IssuedInvoice(
+            pk=pk,
+            number=row["number"],
+            status=row["status"],
+            customer_id=row["customer_id"],
+            credit_applied=row["credit_applied"],
+            total=row["total"],
+            currency=row["currency"],
+        )
+        for pk, row in zip(ids, rows, strict=True)
+    ]
+    _credit_record_used(issued=issued, used_by_customer=used_by_customer)
+    audit_record_many(
+        actor=actor,
+        entries=[
+            (
+                "invoice.finalize",
+                invoice.as_audit_target(),
+                {"status": InvoiceStatus.DRAFT},
+                {
+                    "status": invoice.status,
+                    "number": invoice.number,
+                    "total": f"{invoice.total} {invoice.currency}",
+                },
+            )
+            for invoice in issued
+        ],
+    )
+    return issued
+
+
+def _credit_record_used(*, issued: list["IssuedInvoice"], used_by_customer: dict) -> None:
+    """Moves the balances with F() (rows already locked) and writes the history."""
+    for customer_id, used in used_by_customer.items():
+        if used > 0:
+            Customer.objects.filter(pk=customer_id).update(
+                credit_balance=F("credit_balance") - used
+            )
+    entries = [
+        CreditEntry(
+            customer_id=invoice.customer_id,
+            amount=-invoice.credit_applied,
+            invoice_id=invoice.pk,
+            reason=f"Used on invoice {invoice.number}",
+        )
+        for invoice in issued
+        if invoice.credit_applied > 0
+    ]
+    if entries:
+        CreditEntry.objects.bulk_create(entries)

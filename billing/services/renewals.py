@@ -1,0 +1,334 @@
+"""Nightly renewals: each active subscription whose period has ended (end <= today, UTC)
+moves to its next period and gets an invoice for it, in advance.
+
+- Core: the quantity of licences. A pending yearly decrease (`pending_quantity`) and a
+  pending legacy -> Core migration (`pending_plan`) take effect here, at the renewal.
+- Legacy yearly: every device of the organization, whatever its state.
+- Legacy monthly: the devices in the field.
+
+Idempotent three ways: a chunk is one transaction (the invoices and the period move commit
+together or not at all), the subscriptions are row-locked and re-filtered on `end <= today`
+inside it (a second run finds nothing to do), and the database refuses two renewal
+invoices for one subscription period (`invoice_one_renewal_per_period`, plus the unique
+`idempotency_key` "renewal:<public_id>:<period_start>"); an invoice already there for a
+period is never issued again.
+
+The invoices are dated the day the job runs (UTC), whatever cut-off day it was given, so
+invoice numbers follow the order of issue.
+
+Catch-up: a subscription behind by several periods is caught up all at once, one invoice
+per missed period (legacy counts are today's: history is not kept per period).
+
+Collection (card, SEPA debit) is not done here: the open invoices a chunk issues are
+returned in `RenewalResult.open_invoice_ids`, which is where automatic collection plugs
+in (a later issue). Nothing here pretends to charge.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record_many
+from billing.errors import BillingError
+from billing.models import (
+    Customer,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Plan,
+    PlanKind,
+    Subscription,
+    SubscriptionStatus,
+)
+from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
+from billing.services.periods import period_end_for
+from fleet.selectors import organizations_device_totals
+from fleet.services.organizations import organization_set_billing_state
+
+RENEWAL_CHUNK_SIZE = 500
+RENEWAL_ACTOR = "nightly-billing"
+
+
+@dataclass
+class RenewalResult:
+    subscriptions: int = 0
+    invoices: int = 0
+    open_invoice_ids: list[int] = field(default_factory=list)
+
+
+def renewal_idempotency_key(*, public_id: str, period_start: date) -> str:
+    return f"renewal:{public_id}:{period_start.isoformat()}"
+
+
+def subscriptions_due_for_renewal(*, today: date):
+    """Ids of active subscriptions whose period has ended, in id order."""
+    return (
+        Subscription.objects.filter(status=SubscriptionStatus.ACTIVE, current_period_end__lte=today)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def renewals_check_date(*, today: date) -> None:
+    if today > timezone.now().date():
+        raise BillingError(
+            f"Cannot renew for {today:%Y-%m-%d}: that day has not come yet (UTC). "
+            "Renewals bill periods that have already ended."
+        )
+
+
+def renewal_line(*, plan: Plan, quantity: int, period_start: date, period_end: date) -> LineDraft:
+    unit = "licence" if plan.kind == PlanKind.CORE else "device"
+    return LineDraft(
+        description=(
+            f"{plan.name} ({plan.get_interval_display().lower()}), {quantity} "
+            f"{unit}{'' if quantity == 1 else 's'}"
+        ),
+        quantity=quantity,
+        unit_price=plan.unit_price.amount,
+        period_start=period_start,
+        period_end=period_end,
+    )
+
+
+def renewal_quantity(*, plan: Plan, quantity: int, devices: dict[str, int]) -> int:
+    """What the period is billed for (DESIGN.md, "Plans")."""
+    if plan.kind == PlanKind.CORE:
+        return quantity
+    if plan.interval == "year":
+        return devices.get("all", 0)
+    return devices.get("in_the_field", 0)
+
+
+def renewal_draft(
+    *, subscription: Subscription, plan: Plan, quantity: int, start: date, end: date
+) -> InvoiceDraft:
+    return InvoiceDraft(
+        customer=subscription.customer,
+        subscription=subscription,
+        kind=InvoiceKind.RENEWAL,
+        idempotency_key=renewal_idempotency_key(
+            public_id=subscription.public_id, period_start=start
+        ),
+        period_start=start,
+        period_end=end,
+        lines=[renewal_line(plan=plan, quantity=quantity, period_start=start, period_end=end)],
+    )
+
+
+def _plain(values: dict) -> dict:
+    return {key: str(value) for key, value in values.items()}
+
+
+def renewals_renew_chunk(
+    *, subscription_ids: list[int], today: date, actor: Any = RENEWAL_ACTOR
+) -> RenewalResult:
+    """Renews the given subscriptions (those still due) in one transaction."""
+    with transaction.atomic():
+        return _renew_locked_chunk(subscription_ids=subscription_ids, today=today, actor=actor)
+
+
+def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any) -> RenewalResult:
+    # Lock the subscription rows only: customers are locked later, in the order every
+    # invoicing path uses (number sequence, then customers).
+    subscriptions = list(
+        Subscription.objects.select_for_update()
+        .filter(
+            pk__in=subscription_ids,
+            status=SubscriptionStatus.ACTIVE,
+            current_period_end__lte=today,
+        )
+        .order_by("pk")
+    )
+    if not subscriptions:
+        return RenewalResult()
+    # Each customer once per chunk (a customer holds several subscriptions), not
+    # locked here: invoices_issue_many locks them after the number sequence.
+    customers = Customer.objects.select_related("contact").in_bulk(
+        {s.customer_id for s in subscriptions}
+    )
+    for subscription in subscriptions:
+        subscription.customer = customers[subscription.customer_id]
+    plan_ids = {s.plan_id for s in subscriptions} | {
+        s.pending_plan_id for s in subscriptions if s.pending_plan_id
+    }
+    plans = Plan.objects.in_bulk(plan_ids)
+    legacy_org_ids = [
+        s.organization_id
+        for s in subscriptions
+        if s.organization_id and plans[s.pending_plan_id or s.plan_id].kind == PlanKind.LEGACY
+    ]
+    devices = organizations_device_totals(organization_ids=legacy_org_ids) if legacy_org_ids else {}
+    # A renewal invoice already issued for a period is never issued again.
+    already = set(
+        Invoice.objects.filter(
+            kind=InvoiceKind.RENEWAL, subscription__in=subscriptions, period_start__lte=today
+        ).values_list("subscription_id", "period_start")
+    )
+    drafts: list[InvoiceDraft] = []
+    same_move: dict[tuple[date, date], list[int]] = defaultdict(list)
+    changed: list[Subscription] = []
+    licence_changes: list[Subscription] = []
+    audits = []
+    for subscription in subscriptions:
+        plan = plans[subscription.pending_plan_id or subscription.plan_id]
+        quantity = subscription.pending_quantity or subscription.quantity
+        billed = renewal_quantity(
+            plan=plan, quantity=quantity, devices=devices.get(subscription.organization_id, {})
+        )
+        before = {
+            "period_start": subscription.current_period_start,
+            "period_end": subscription.current_period_end,
+        }
+        start, end = subscription.current_period_start, subscription.current_period_end
+        while end <= today:
+            start, end = (
+                end,
+                period_end_for(
+                    start=end,
+                    interval=plan.interval,
+                    billing_day=subscription.billing_day,
+                    billing_month=subscription.billing_month,
+                ),
+            )
+            if (subscription.pk, start) not in already:
+                drafts.append(
+                    renewal_draft(
+                        subscription=subscription, plan=plan, quantity=billed, start=start, end=end
+                    )
+                )
+        after = {"period_start": start, "period_end": end}
+        if subscription.pending_plan_id or subscription.pending_quantity:
+            after.update(plan=plan.code, quantity=quantity)
+            if subscription.pending_quantity and subscription.organization_id:
+                licence_changes.append(subscription)
+            subscription.plan = plan
+            subscription.quantity = quantity
+            subscription.pending_plan = None
+            subscription.pending_quantity = None
+            subscription.current_period_start, subscription.current_period_end = start, end
+            changed.append(subscription)
+        else:
+            subscription.current_period_start, subscription.current_period_end = start, end
+            same_move[(start, end)].append(subscription.pk)
+        audits.append(("subscription.renew", subscription, _plain(before), _plain(after)))
+    invoices = invoices_issue_many(drafts=drafts, actor=actor)
+    # Most subscriptions share a billing date: one UPDATE per distinct new period.
+    for (start, end), ids in same_move.items():
+        Subscription.objects.filter(pk__in=ids).update(
+            current_period_start=start, current_period_end=end
+        )
+    for subscription in changed:
+        subscription.save(
+            update_fields=[
+                "plan",
+                "quantity",
+                "pending_plan",
+                "pending_quantity",
+                "current_period_start",
+                "current_period_end",
+            ]
+        )
+    for subscription in licence_changes:
+        organization_set_billing_state(
+            organization=subscription.organization,
+            actor=actor,
+            licence_count=subscription.quantity,
+        )
+    audit_record_many(actor=actor, entries=audits)
+    return RenewalResult(
+        subscriptions=len(subscriptions),
+        invoices=len(invoices),
+        open_invoice_ids=[i.pk for i in invoices if i.status == InvoiceStatus.OPEN],
+    )
+
+
+def renewals_run(
+    *, today: date, chunk_size: int = RENEWAL_CHUNK_SIZE, actor: Any = RENEWAL_ACTOR
+) -> RenewalResult:
+    """Renews every due subscription in this process, chunk after chunk (staff command,
+    benchmark). Keyset pagination: memory stays flat whatever the count (the open
+    invoice ids are not gathered across chunks for the same reason)."""
+    renewals_check_date(today=today)
+    total = RenewalResult()
+    last_id = 0
+    while True:
+        ids = list(subscriptions_due_for_renewal(today=today).filter(pk__gt=last_id)[:chunk_size])
+        if not ids:
+            return total
+        result = renewals_renew_chunk(subscription_ids=ids, today=today, actor=actor)
+        total.subscriptions += result.subscriptions
+        total.invoices += result.invoices
+        last_id = ids[-1]
+
+
+def renewals_due_chunks(*, today: date, chunk_size: int = RENEWAL_CHUNK_SIZE):
+    """Yields the due ids in chunks, for the nightly fan-out to the workers."""
+    chunk: list[int] = []
+    for subscription_id in subscriptions_due_for_renewal(today=today).iterator(chunk_size=2000):
+        chunk.append(subscription_id)
+        if len(chunk) == chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def renewal_issue_for_period(
+    *, subscription: Subscription, start: date, actor: Any
+) -> Invoice | None:
+    """Starts a new period on `start` and issues its invoice in advance (staff resume).
+
+    The caller holds the subscription's row lock. Pending changes take effect as at a
+    renewal. Returns None when that period's invoice already exists (resumed twice on
+    one day): it is never issued twice.
+    """
+    plan = subscription.pending_plan or subscription.plan
+    quantity = subscription.pending_quantity or subscription.quantity
+    end = period_end_for(
+        start=start,
+        interval=plan.interval,
+        billing_day=subscription.billing_day,
+        billing_month=subscription.billing_month,
+    )
+    devices = (
+        organizations_device_totals(organization_ids=[subscription.organization_id]).get(
+            subscription.organization_id, {}
+        )
+        if subscription.organization_id and plan.kind == PlanKind.LEGACY
+        else {}
+    )
+    billed = renewal_quantity(plan=plan, quantity=quantity, devices=devices)
+    if subscription.pending_quantity and subscription.organization_id:
+        organization_set_billing_state(
+            organization=subscription.organization, actor=actor, licence_count=quantity
+        )
+    subscription.plan = plan
+    subscription.quantity = quantity
+    subscription.pending_plan = None
+    subscription.pending_quantity = None
+    subscription.current_period_start = start
+    subscription.current_period_end = end
+    subscription.save(
+        update_fields=[
+            "plan",
+            "quantity",
+            "pending_plan",
+            "pending_quantity",
+            "current_period_start",
+            "current_period_end",
+        ]
+    )
+    if Invoice.objects.filter(
+        kind=InvoiceKind.RENEWAL, subscription=subscription, period_start=start
+    ).exists():
+        return None
+    draft = renewal_draft(
+        subscription=subscription, plan=plan, quantity=billed, start=start, end=end
+    )
+    issued = invoices_issue_many(drafts=[draft], actor=actor)[0]
+    return Invoice.objects.get(pk=issued.pk)

@@ -1,0 +1,37 @@
+"""Celery tasks: thin. They take ids or dates, call one service, and retry only
+transient database errors (a deadlock or a dropped connection); a domain error is final."""
+
+from datetime import date
+
+from celery import shared_task
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from billing.services.overdue import overdue_mark
+from billing.services.reminders import reminders_send
+from billing.services.renewals import renewals_due_chunks, renewals_renew_chunk
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, acks_late=True)
+def renew_subscriptions_chunk(subscription_ids: list[int], today: str) -> dict:
+    result = renewals_renew_chunk(
+        subscription_ids=subscription_ids, today=date.fromisoformat(today)
+    )
+    return {"subscriptions": result.subscriptions, "invoices": result.invoices}
+
+
+@shared_task
+def nightly_billing() -> dict:
+    """00:00 UTC: fans the due renewals out to the workers in chunks, then marks overdue
+    invoices and sends the reminders that are due."""
+    today = timezone.now().date()
+    chunks = 0
+    with transaction.atomic():
+        for ids in renewals_due_chunks(today=today):
+            transaction.on_commit(
+                lambda ids=ids: renew_subscriptions_chunk.delay(ids, today.isoformat())
+            )
+            chunks += 1
+    overdue = overdue_mark(today=today)
+    reminders = reminders_send(today=today)
+    return {"renewal_chunks": chunks, "overdue_marked": overdue, "reminders_sent": reminders}

@@ -1,0 +1,101 @@
+"""A read-only organization returns to active after payment: staff reconcile the bank
+transfer by invoice number in the admin, and the customer's subscriptions page shows the
+organization active again. Two real browser sessions on the live server."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
+
+from billing.models import InvoiceStatus
+from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
+from billing.services.overdue import overdue_mark
+from fleet.models import OrganizationMode
+from tests.factories import StaffUserFactory, SubscriptionFactory
+
+
+@pytest.fixture
+def customer_page(page, live_server):
+    """Another browser context, logged in as a customer's billing contact."""
+    contexts = []
+
+    def open_for(user):
+        client = Client()
+        client.force_login(user)
+        context = page.context.browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(10_000)  # milliseconds
+        context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_for
+    for context in contexts:
+        context.close()
+
+
+def _totp_token(device: TOTPDevice) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():06d}"
+
+
+def test_staff_reconcile_a_bank_transfer_and_the_organization_is_active_again(page, customer_page):
+    today = timezone.now().date()
+    subscription = SubscriptionFactory(organization_name="Initech HQ")
+    sibling = SubscriptionFactory(customer=subscription.customer, organization_name="Initech Lab")
+    draft = invoice_create_draft(customer=subscription.customer, subscription=subscription)
+    invoice_add_line(invoice=draft, description="Core", quantity=10, unit_price=Decimal("4"))
+    invoice = invoice_finalize(invoice=draft, actor=None, issued_on=today - timedelta(days=20))
+    overdue_mark(today=today)
+
+    customer = customer_page(subscription.customer.contact)
+    customer.goto("/subscriptions/")
+    row = customer.locator("tr", has_text="Initech HQ")
+    assert row.locator("[data-mode]").get_attribute("data-mode") == OrganizationMode.READ_ONLY
+    sibling_row = customer.locator("tr", has_text="Initech Lab")
+    assert sibling_row.locator("[data-mode]").get_attribute("data-mode") == "active"
+
+    staff = StaffUserFactory()
+    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
+    page.goto("/admin/login/")
+    page.fill("input[name=username]", staff.email)
+    page.fill("input[name=password]", "staff-password-1")
+    page.fill("input[name=otp_token]", _totp_token(device))
+    page.get_by_role("button", name="Log in").click()
+    # django-otp then asks which device the code comes from.
+    expect(page.get_by_text("Please select a device.")).to_be_visible()
+    page.get_by_label("OTP Device:").select_option(label="app")
+    page.fill("input[name=password]", "staff-password-1")
+    page.fill("input[name=otp_token]", _totp_token(device))
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+
+    page.goto("/admin/billing/invoice/")
+    page.get_by_role("link", name="Reconcile bank transfer").click()
+    page.get_by_label("Invoice number (the transfer reference)").fill(invoice.number)
+    page.get_by_role("button", name="Find the invoice").click()
+    expect(page.get_by_text("48.00").first).to_be_visible()
+    page.get_by_role("button", name=f"Mark {invoice.number} paid by bank transfer").click()
+    expect(page.get_by_text(f"Invoice {invoice.number} is paid by bank transfer")).to_be_visible()
+
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    customer.reload()
+    row = customer.locator("tr", has_text="Initech HQ")
+    expect(row.locator("[data-mode]")).to_have_attribute("data-mode", OrganizationMode.ACTIVE)
+    assert row.locator("[data-mode]").get_attribute("data-mode") == OrganizationMode.ACTIVE
+    assert row.locator("[data-mode]").inner_text() == "Active"
+    sibling.organization.refresh_from_db()
+    assert sibling.organization.mode == OrganizationMode.ACTIVE
