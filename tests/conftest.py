@@ -59,6 +59,40 @@ def on_postgres(db):
         pytest.skip("needs PostgreSQL (set DATABASE_URL); SQLite serializes all writes")
 
 
+# ---- staff ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_user(db):
+    from tests.factories import StaffUserFactory
+
+    return StaffUserFactory()
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """The Django test client logged in to the admin with password and TOTP code;
+    `staff_client.staff` is the user."""
+    from django.urls import reverse
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.staff import STAFF_PASSWORD, totp_token
+
+    device = TOTPDevice.objects.create(user=staff_user, name="app", confirmed=True)
+    response = client.post(
+        reverse("admin:login"),
+        {
+            "username": staff_user.email,
+            "password": STAFF_PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_token(device),
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    client.staff = staff_user
+    return client
+
+
 # ---- browser -------------------------------------------------------------------------
 
 

@@ -6,33 +6,12 @@ import pytest
 import time_machine
 from django.core import mail
 from django.urls import reverse
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from billing.models import Invoice, PlanKind
-from tests.factories import PlanFactory, StaffUserFactory, SubscriptionFactory
+from tests.factories import PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = StaffUserFactory()
-    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    response = client.post(
-        reverse("admin:login"),
-        {
-            "username": staff.email,
-            "password": "staff-password-1",
-            "otp_device": device.persistent_id,
-            "otp_token": f"{totp.token():06d}",
-        },
-    )
-    assert response.status_code == 302
-    client.staff = staff
-    return client
 
 
 def _url(subscription):

@@ -9,7 +9,7 @@ from audit.models import AuditEntry
 from billing.models import Customer
 from tests.e2e.conftest import login_by_code
 from tests.factories import StaffUserFactory
-from tests.portal.conftest import totp_token
+from tests.staff import totp_token
 
 
 def test_customer_edits_the_account_information(page, customer):

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
@@ -17,6 +16,7 @@ from billing.services.invoices import invoice_add_line, invoice_create_draft, in
 from billing.services.overdue import overdue_mark
 from fleet.models import OrganizationMode
 from tests.factories import StaffUserFactory, SubscriptionFactory
+from tests.staff import totp_token
 
 
 @pytest.fixture
@@ -46,11 +46,6 @@ def customer_page(page, live_server):
         context.close()
 
 
-def _totp_token(device: TOTPDevice) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():06d}"
-
-
 def test_staff_reconcile_a_bank_transfer_and_the_organization_is_active_again(page, customer_page):
     today = timezone.now().date()
     subscription = SubscriptionFactory(organization_name="Initech HQ")
@@ -72,13 +67,13 @@ def test_staff_reconcile_a_bank_transfer_and_the_organization_is_active_again(pa
     page.goto("/admin/login/")
     page.fill("input[name=username]", staff.email)
     page.fill("input[name=password]", "staff-password-1")
-    page.fill("input[name=otp_token]", _totp_token(device))
+    page.fill("input[name=otp_token]", totp_token(device))
     page.get_by_role("button", name="Log in").click()
     # django-otp then asks which device the code comes from.
     expect(page.get_by_text("Please select a device.")).to_be_visible()
     page.get_by_label("OTP Device:").select_option(label="app")
     page.fill("input[name=password]", "staff-password-1")
-    page.fill("input[name=otp_token]", _totp_token(device))
+    page.fill("input[name=otp_token]", totp_token(device))
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/admin/")
 

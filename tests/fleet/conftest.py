@@ -5,12 +5,8 @@ import pytest
 import requests
 from django.conf import settings
 from django.test import Client
-from django.urls import reverse
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fleet.services.api_keys import api_key_create
-from tests.factories import StaffUserFactory
 
 
 @pytest.fixture
@@ -45,33 +41,6 @@ class MdmHttp:
 @pytest.fixture
 def mdm(live_server, api_key_raw) -> MdmHttp:
     return MdmHttp(live_server.url, api_key_raw)
-
-
-def _totp_token(device: TOTPDevice) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():06d}"
-
-
-@pytest.fixture
-def staff_user(db):
-    return StaffUserFactory()
-
-
-@pytest.fixture
-def staff_client(client, staff_user):
-    """The Django test client logged in to the admin with password and TOTP code."""
-    device = TOTPDevice.objects.create(user=staff_user, name="app", confirmed=True)
-    response = client.post(
-        reverse("admin:login"),
-        {
-            "username": staff_user.email,
-            "password": "staff-password-1",
-            "otp_device": device.persistent_id,
-            "otp_token": _totp_token(device),
-        },
-    )
-    assert response.status_code == 302, response.content[:2000]
-    return client
 
 
 def browser_login(page, user) -> None:

@@ -6,12 +6,9 @@ import re
 import pytest
 from django.core import mail
 from django.core.cache import cache
-from django.urls import reverse
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-from tests.factories import CustomerFactory, StaffUserFactory
+from tests.factories import CustomerFactory
 
 
 @pytest.fixture(autouse=True)
@@ -35,26 +32,3 @@ def code_from_mail(email: str) -> str:
     found = re.search(r"\b(\d{6})\b", sent[-1].body)
     assert found, sent[-1].body
     return found.group(1)
-
-
-def totp_token(device: TOTPDevice) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():06d}"
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = StaffUserFactory()
-    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
-    response = client.post(
-        reverse("admin:login"),
-        {
-            "username": staff.email,
-            "password": "staff-password-1",
-            "otp_device": device.persistent_id,
-            "otp_token": totp_token(device),
-        },
-    )
-    assert response.status_code == 302, response.content[:2000]
-    client.staff_user = staff
-    return client

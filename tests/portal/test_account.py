@@ -179,7 +179,7 @@ def test_staff_change_the_contact_with_a_confirmation(staff_client, customer):
     customer.refresh_from_db()
     assert customer.contact.email == "new.billing@acme.example"
     entry = AuditEntry.objects.get(action="customer.change_contact")
-    assert entry.actor == staff_client.staff_user
+    assert entry.actor == staff_client.staff
     assert entry.before == {"contact": "billing@acme.example"}
     assert entry.after == {"contact": "new.billing@acme.example"}
 

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from billing.models import Customer, Subscription
@@ -19,30 +18,9 @@ from tests.factories import (
     StaffUserFactory,
     SubscriptionFactory,
 )
+from tests.staff import totp_token
 
 pytestmark = pytest.mark.django_db
-
-
-def _token(device: TOTPDevice) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():06d}"
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = StaffUserFactory()
-    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
-    response = client.post(
-        reverse("admin:login"),
-        {
-            "username": staff.email,
-            "password": "staff-password-1",
-            "otp_device": device.persistent_id,
-            "otp_token": _token(device),
-        },
-    )
-    assert response.status_code == 302, response.content[:2000]
-    return client
 
 
 def test_password_alone_does_not_open_the_admin(client):
@@ -54,7 +32,7 @@ def test_password_alone_does_not_open_the_admin(client):
             "username": staff.email,
             "password": "staff-password-1",
             "otp_device": device.persistent_id,
-            "otp_token": "000000" if _token(device) != "000000" else "111111",
+            "otp_token": "000000" if totp_token(device) != "000000" else "111111",
         },
     )
     assert response.status_code == 200

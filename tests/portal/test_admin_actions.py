@@ -8,8 +8,6 @@ import pytest
 import time_machine
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from djmoney.money import Money
 
 from audit.models import AuditEntry
@@ -17,28 +15,9 @@ from billing.models import CreditNote, Invoice, InvoiceStatus, SubscriptionStatu
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.overdue import overdue_mark
 from fleet.models import Device, DeviceState, Organization, OrganizationMode
-from tests.factories import DeviceFactory, PlanFactory, StaffUserFactory, SubscriptionFactory
+from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = StaffUserFactory()
-    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    response = client.post(
-        reverse("admin:login"),
-        {
-            "username": staff.email,
-            "password": "staff-password-1",
-            "otp_device": device.persistent_id,
-            "otp_token": f"{totp.token():06d}",
-        },
-    )
-    assert response.status_code == 302
-    client.staff = staff
-    return client
 
 
 def _open_invoice(subscription, issued_on=date(2026, 11, 1)):
