@@ -93,47 +93,44 @@ class SubscriptionStaffActionsMixin:
         messages.success(request, message)
         return redirect(reverse("admin:billing_subscription_change", args=[subscription.pk]))
 
-    def pause_view(self, request, pk):
+    def _confirm_view(self, request, pk, *, service, action: str, template: str, done: str):
+        """A confirmation page whose POST calls `service(subscription=, actor=)`."""
         subscription = self._subscription(request, pk)
         error = None
         if request.method == "POST":
             try:
-                subscription_pause(subscription=subscription, actor=request.user)
+                service(subscription=subscription, actor=request.user)
             except BillingError as exc:
                 error = exc.message
             else:
-                return self._done(request, subscription, f"{subscription.public_id} is paused.")
+                return self._done(request, subscription, f"{subscription.public_id} {done}")
         return _render(
             self,
             request,
-            "admin/billing/subscription/pause.html",
-            f"Pause {subscription.public_id}",
+            template,
+            f"{action} {subscription.public_id}",
             subscription,
             error=error,
         )
 
-    def resume_view(self, request, pk):
-        subscription = self._subscription(request, pk)
-        error = None
-        if request.method == "POST":
-            try:
-                subscription_resume(subscription=subscription, actor=request.user)
-            except BillingError as exc:
-                error = exc.message
-            else:
-                return self._done(
-                    request,
-                    subscription,
-                    f"{subscription.public_id} is active again; a new period starts today "
-                    "and its invoice was issued.",
-                )
-        return _render(
-            self,
+    def pause_view(self, request, pk):
+        return self._confirm_view(
             request,
-            "admin/billing/subscription/resume.html",
-            f"Resume {subscription.public_id}",
-            subscription,
-            error=error,
+            pk,
+            service=subscription_pause,
+            action="Pause",
+            template="admin/billing/subscription/pause.html",
+            done="is paused.",
+        )
+
+    def resume_view(self, request, pk):
+        return self._confirm_view(
+            request,
+            pk,
+            service=subscription_resume,
+            action="Resume",
+            template="admin/billing/subscription/resume.html",
+            done="is active again; a new period starts today and its invoice was issued.",
         )
 
     def cancel_view(self, request, pk):
