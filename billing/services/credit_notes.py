@@ -34,6 +34,7 @@ from billing.services.credit import credit_grant
 from billing.services.invoices import invoice_check_transition
 from billing.services.numbering import number_next
 from billing.services.overdue import overdue_refresh_subscription
+from billing.services.vat import vat_amount
 
 CREDIT_NOTE_SERIES = "CN"
 
@@ -77,7 +78,7 @@ def credit_note_preview(*, invoice: Invoice, amount: Any) -> CreditNoteAmounts:
         vat_credited = invoice.credit_notes.aggregate(s=Sum("vat_amount"))["s"] or Decimal(0)
         vat = invoice.vat_amount.amount - vat_credited
     else:
-        vat = round_money(amount * invoice.vat_rate / Decimal(100))
+        vat = vat_amount(taxable=amount, rate=invoice.vat_rate)
     voids = (
         invoice.status == InvoiceStatus.OPEN
         and amount == left

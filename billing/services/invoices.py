@@ -16,7 +16,7 @@ from billing.money import money, round_money, zero
 from billing.services.credit import credit_consume
 from billing.services.numbering import number_next
 from billing.services.overdue import overdue_refresh_subscription
-from billing.services.vat import vat_treatment_for
+from billing.services.vat import vat_amount, vat_treatment_for
 
 # The allowed moves, in one place.
 INVOICE_TRANSITIONS: dict[str, set[str]] = {
@@ -96,7 +96,7 @@ def invoice_amounts(
     """(VAT, total) in the invoice currency: credit is taken off before VAT; VAT at
     `vat_rate` percent, rounded once, half up. Shared by single and bulk issuing."""
     taxable = subtotal - credit
-    vat = round_money(taxable * vat_rate / Decimal(100))
+    vat = vat_amount(taxable=taxable, rate=vat_rate)
     return vat, taxable + vat
 
 
@@ -121,14 +121,13 @@ def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Deci
     treatment = vat_treatment_for(
         country=invoice.customer.country, vat_number=invoice.customer.vat_number
     )
-    taxable = subtotal - credit
-    vat, _ = invoice_amounts(subtotal=subtotal, credit=credit, vat_rate=treatment.rate)
+    vat, total = invoice_amounts(subtotal=subtotal, credit=credit, vat_rate=treatment.rate)
     invoice.subtotal = money(subtotal, invoice.currency)
     invoice.credit_applied = money(credit, invoice.currency)
     invoice.vat_rate = treatment.rate
     invoice.vat_note = treatment.note
     invoice.vat_amount = money(vat, invoice.currency)
-    invoice.total = money(taxable + vat, invoice.currency)
+    invoice.total = money(total, invoice.currency)
 
 
 @transaction.atomic

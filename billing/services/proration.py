@@ -14,8 +14,9 @@ from billing.errors import BillingError
 from billing.models import Interval, Subscription, SubscriptionStatus
 from billing.money import round_money
 from billing.selectors import customer_credit_balance
+from billing.services.invoices import invoice_amounts
 from billing.services.subscriptions import subscription_validate_quantity
-from billing.services.vat import vat_treatment_for
+from billing.services.vat import vat_amount, vat_treatment_for
 from fleet.models import OrganizationMode
 from fleet.selectors import organization_in_field_count
 
@@ -43,11 +44,6 @@ def proration_amount(
     if period_days <= 0:
         raise ValueError("A period has at least one day")
     return round_money(unit_price * quantity * remaining_days / Decimal(period_days))
-
-
-def vat_for(*, taxable: Decimal, rate: Decimal) -> Decimal:
-    """VAT on an amount in currency units; `rate` in percent. Rounded once, half up."""
-    return round_money(taxable * rate / Decimal(100))
 
 
 @dataclass(frozen=True)
@@ -156,7 +152,7 @@ def subscription_renewal_estimate(*, subscription: Subscription, quantity: int) 
     subtotal = round_money(unit_price * quantity)
     customer = subscription.customer
     treatment = vat_treatment_for(country=customer.country, vat_number=customer.vat_number)
-    vat = vat_for(taxable=subtotal, rate=treatment.rate)
+    vat = vat_amount(taxable=subtotal, rate=treatment.rate)
     return RenewalEstimate(
         on=subscription.current_period_end,
         quantity=quantity,
@@ -240,8 +236,9 @@ def subscription_quantity_preview(
         subtotal = amount
         # Mirrors invoice_finalize: credit first (up to the subtotal), VAT on the rest.
         credit_used = min(customer_credit_balance(customer=customer), subtotal)
-        vat = vat_for(taxable=subtotal - credit_used, rate=treatment.rate)
-        total_now = subtotal - credit_used + vat
+        vat, total_now = invoice_amounts(
+            subtotal=subtotal, credit=credit_used, vat_rate=treatment.rate
+        )
     elif quantity == current:
         # Only reachable on a yearly plan with a decrease scheduled: this takes it back.
         change = SCHEDULED_DECREASE_CANCELLED

@@ -7,6 +7,7 @@ from decimal import Decimal
 from stdnum.eu import vat as eu_vat
 
 from billing.countries import SELLER_COUNTRY, country_is_eu
+from billing.money import round_money
 
 STANDARD_RATE = Decimal("20.00")  # percent
 REVERSE_CHARGE_NOTE = "VAT reverse charge: Article 196 of Council Directive 2006/112/EC."
@@ -17,6 +18,12 @@ EXPORT_NOTE = "VAT not applicable: services supplied outside the EU (Article 259
 class VatTreatment:
     rate: Decimal  # percent
     note: str
+
+
+def vat_amount(*, taxable: Decimal, rate: Decimal) -> Decimal:
+    """VAT on an amount in currency units at `rate` percent, rounded once, half up, to the
+    cent. The one place this rule lives: invoices, previews and credit notes use it."""
+    return round_money(taxable * rate / Decimal(100))
 
 
 def vat_number_is_valid(vat_number: str) -> bool:
