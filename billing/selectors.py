@@ -1,6 +1,8 @@
+from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.utils import timezone
 
 from billing.models import Customer, Invoice, InvoiceStatus, Subscription
 from fleet.models import DeviceState, Organization
@@ -12,9 +14,23 @@ def subscriptions_for_customer(*, customer: Customer) -> QuerySet[Subscription]:
     )
 
 
+def invoice_overdue_condition(*, today: date) -> Q:
+    """The overdue rule, in one place: still open after its due date (UTC); the due date
+    itself is the last day to pay."""
+    return Q(status=InvoiceStatus.OPEN, due_on__lt=today)
+
+
+def _with_overdue_flag(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Adds `is_overdue` (as of today, UTC) so pages never judge dates themselves."""
+    condition = invoice_overdue_condition(today=timezone.now().date())
+    return invoices.annotate(is_overdue=ExpressionWrapper(condition, output_field=BooleanField()))
+
+
 def invoices_for_customer(*, customer: Customer) -> QuerySet[Invoice]:
-    """Finalized invoices only: drafts are internal."""
-    return customer.invoices.exclude(status=InvoiceStatus.DRAFT).select_related("subscription")
+    """Finalized invoices only (drafts are internal), each with `is_overdue`."""
+    return _with_overdue_flag(
+        customer.invoices.exclude(status=InvoiceStatus.DRAFT).select_related("subscription")
+    )
 
 
 def subscription_for_customer(*, customer: Customer, public_id: str) -> Subscription:
@@ -24,7 +40,9 @@ def subscription_for_customer(*, customer: Customer, public_id: str) -> Subscrip
 
 
 def invoice_for_customer(*, customer: Customer, number: str) -> Invoice:
-    return Invoice.objects.exclude(status=InvoiceStatus.DRAFT).get(customer=customer, number=number)
+    return _with_overdue_flag(Invoice.objects.exclude(status=InvoiceStatus.DRAFT)).get(
+        customer=customer, number=number
+    )
 
 
 def customer_credit_balance(*, customer: Customer) -> Decimal:

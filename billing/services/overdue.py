@@ -12,13 +12,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceStatus, Subscription
+from billing.models import Invoice, Subscription
+from billing.selectors import invoice_overdue_condition
 from fleet.services.organizations import organization_set_billing_state
 
 
 def overdue_invoices(*, today: date):
-    """Open invoices past their due date (a selector kept here for the nightly pass)."""
-    return Invoice.objects.filter(status=InvoiceStatus.OPEN, due_on__lt=today)
+    """Open invoices past their due date, for the nightly pass."""
+    return Invoice.objects.filter(invoice_overdue_condition(today=today))
 
 
 def subscription_has_overdue_invoice(*, subscription_id: int, today: date) -> bool:

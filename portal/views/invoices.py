@@ -5,7 +5,6 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing.models import Invoice
@@ -40,7 +39,6 @@ def invoices(request, *, customer):
             "page": page,
             "invoices": page.object_list,
             "query": query.urlencode(),
-            "today": timezone.now().date(),
             "nav": "invoices",
         },
     )
@@ -64,7 +62,6 @@ def invoice_detail(request, *, customer, number):
             "invoice": invoice,
             "lines": invoice.lines.all(),
             "seller": settings.BILLING_SELLER,
-            "today": timezone.now().date(),
             "nav": "invoices",
         },
     )

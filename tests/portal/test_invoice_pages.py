@@ -125,3 +125,17 @@ def test_proration_invoice_is_listed_with_its_subscription(client):
     body = client.get(reverse("portal:invoices")).content.decode()
     row = body.split(f'data-invoice="{invoice.number}"')[1].split("</tr>")[0]
     assert "Proration" in row and "Acme Paris" in row
+
+
+@pytest.mark.parametrize(("today", "overdue"), [("2026-11-15", False), ("2026-11-16", True)])
+def test_overdue_badge_follows_the_billing_rule(client, history, today, overdue):
+    """The due date is the last day to pay: the badge appears the day after, on the list
+    and on the invoice page alike (the same rule as the nightly read-only pass)."""
+    _, invoices = history  # the open invoice is due on 15 Nov 2026
+    number = invoices["open_2026"].number
+    with time_machine.travel(f"{today}T12:00:00Z", tick=False):
+        listing = client.get(reverse("portal:invoices")).content.decode()
+        detail = client.get(reverse("portal:invoice_detail", args=[number])).content.decode()
+    row = listing.split(f'data-invoice="{number}"')[1].split("</tr>")[0]
+    assert ("Overdue" in row) is overdue
+    assert ("badge-overdue" in detail) is overdue
