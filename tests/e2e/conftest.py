@@ -65,3 +65,31 @@ def login_by_code(page, email: str) -> None:
     page.get_by_label("6-digit code").fill(code_from_mail(email))
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("button", name="Log out").wait_for()
+
+
+@pytest.fixture
+def staff_page(_browser, live_server, staff_user):
+    """A browser page logged in to the admin the way staff do it: e-mail and password,
+    then the authenticator device and its current TOTP code. `page.staff` is the user."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.staff import STAFF_PASSWORD, totp_token
+
+    device = TOTPDevice.objects.create(user=staff_user, name="app", confirmed=True)
+    context = _browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(10_000)  # milliseconds
+    page = context.new_page()
+    page.goto("/admin/login/")
+    page.fill("input[name=username]", staff_user.email)
+    page.fill("input[name=password]", STAFF_PASSWORD)
+    page.fill("input[name=otp_token]", totp_token(device))
+    page.get_by_role("button", name="Log in").click()
+    # django-otp then asks which device the code comes from.
+    page.get_by_label("OTP Device:").select_option(label="app")
+    page.fill("input[name=password]", STAFF_PASSWORD)
+    page.fill("input[name=otp_token]", totp_token(device))
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+    page.staff = staff_user
+    yield page
+    context.close()

@@ -6,47 +6,30 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from billing.models import InvoiceStatus
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.overdue import overdue_mark
 from fleet.models import OrganizationMode
-from tests.factories import StaffUserFactory, SubscriptionFactory
-from tests.staff import totp_token
+from tests.factories import SubscriptionFactory
 
 
 @pytest.fixture
-def customer_page(page, live_server):
-    """Another browser context, logged in as a customer's billing contact."""
-    contexts = []
+def customer_page(page, log_in):
+    """The test's browser page, logged in as a customer's billing contact."""
 
     def open_for(user):
-        client = Client()
-        client.force_login(user)
-        context = page.context.browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(10_000)  # milliseconds
-        context.add_cookies(
-            [
-                {
-                    "name": "sessionid",
-                    "value": client.cookies["sessionid"].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
-        contexts.append(context)
-        return context.new_page()
+        log_in(page, user)
+        return page
 
-    yield open_for
-    for context in contexts:
-        context.close()
+    return open_for
 
 
-def test_staff_reconcile_a_bank_transfer_and_the_organization_is_active_again(page, customer_page):
+def test_staff_reconcile_a_bank_transfer_and_the_organization_is_active_again(
+    staff_page, customer_page
+):
     today = timezone.now().date()
     subscription = SubscriptionFactory(organization_name="Initech HQ")
     sibling = SubscriptionFactory(customer=subscription.customer, organization_name="Initech Lab")
@@ -62,28 +45,15 @@ def test_staff_reconcile_a_bank_transfer_and_the_organization_is_active_again(pa
     sibling_row = customer.locator("tr", has_text="Initech Lab")
     assert sibling_row.locator("[data-mode]").get_attribute("data-mode") == "active"
 
-    staff = StaffUserFactory()
-    device = TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
-    page.goto("/admin/login/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", "staff-password-1")
-    page.fill("input[name=otp_token]", totp_token(device))
-    page.get_by_role("button", name="Log in").click()
-    # django-otp then asks which device the code comes from.
-    expect(page.get_by_text("Please select a device.")).to_be_visible()
-    page.get_by_label("OTP Device:").select_option(label="app")
-    page.fill("input[name=password]", "staff-password-1")
-    page.fill("input[name=otp_token]", totp_token(device))
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/admin/")
-
-    page.goto("/admin/billing/invoice/")
-    page.get_by_role("link", name="Reconcile bank transfer").click()
-    page.get_by_label("Invoice number (the transfer reference)").fill(invoice.number)
-    page.get_by_role("button", name="Find the invoice").click()
-    expect(page.get_by_text("48.00").first).to_be_visible()
-    page.get_by_role("button", name=f"Mark {invoice.number} paid by bank transfer").click()
-    expect(page.get_by_text(f"Invoice {invoice.number} is paid by bank transfer")).to_be_visible()
+    staff_page.goto("/admin/billing/invoice/")
+    staff_page.get_by_role("link", name="Reconcile bank transfer").click()
+    staff_page.get_by_label("Invoice number (the transfer reference)").fill(invoice.number)
+    staff_page.get_by_role("button", name="Find the invoice").click()
+    expect(staff_page.get_by_text("48.00").first).to_be_visible()
+    staff_page.get_by_role("button", name=f"Mark {invoice.number} paid by bank transfer").click()
+    expect(
+        staff_page.get_by_text(f"Invoice {invoice.number} is paid by bank transfer")
+    ).to_be_visible()
 
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID

@@ -11,7 +11,13 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from audit.models import AuditEntry
-from billing.models import CreditNote, Invoice, InvoiceStatus, SubscriptionStatus
+from billing.models import (
+    CreditNote,
+    Invoice,
+    InvoiceStatus,
+    NumberSequence,
+    SubscriptionStatus,
+)
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.overdue import overdue_mark
 from fleet.models import Device, DeviceState, Organization, OrganizationMode
@@ -147,6 +153,12 @@ def test_credit_note_over_the_invoice_is_refused(staff_client):
     )
     assert "Only 40.00 EUR (before VAT) is left to credit" in response.content.decode()
     assert not CreditNote.objects.exists()
+    assert not NumberSequence.objects.filter(series="CN").exists()  # no number drawn
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.OPEN
+    invoice.customer.refresh_from_db()
+    assert invoice.customer.credit_balance == 0
+    assert not AuditEntry.objects.filter(action="credit_note.issue").exists()
 
 
 @time_machine.travel("2026-11-20 10:00:00+00:00", tick=False)
