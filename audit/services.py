@@ -1,17 +1,24 @@
 import json
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from django.db import connections, models, router
 from django.utils import timezone
 
 from audit.models import AuditEntry
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 SYSTEM = "system"
+
+# Who did it: a person (customer or staff), or the name of a job or machine client
+# ("nightly-billing", "mdm-api"); None is the system.
+Actor: TypeAlias = "User | str | None"
 
 
 def audit_record(
     *,
-    actor: Any,
+    actor: Actor,
     action: str,
     target: models.Model,
     before: dict | None = None,
@@ -41,7 +48,7 @@ def _jsonable(values: dict) -> dict:
 
 
 def audit_record_many(
-    *, actor: Any, entries: list[tuple[str, models.Model, dict | None, dict | None]]
+    *, actor: Actor, entries: list[tuple[str, models.Model, dict | None, dict | None]]
 ) -> None:
     """Writes many audit rows at once (bulk jobs such as nightly renewals).
 

@@ -93,7 +93,9 @@ def _realistic_invoice():
         start=date(2026, 11, 1),
         actor="bench",
     )
-    credit_grant(customer=customer, amount=Decimal("12.50"), reason="earlier decrease")
+    credit_grant(
+        kind="staff_grant", customer=customer, amount=Decimal("12.50"), reason="earlier decrease"
+    )
     invoice = invoice_create_draft(
         customer=customer,
         subscription=subscription,

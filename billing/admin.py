@@ -32,12 +32,9 @@ from billing.services.proration import (
     subscription_check_editable,
     subscription_quantity_preview,
 )
-from billing.services.subscriptions import (
-    subscription_change_quantity,
-    subscription_create,
-    subscription_validate_plan,
-    subscription_validate_quantity,
-)
+from billing.services.quantities import subscription_validate_quantity
+from billing.services.quantity_change import subscription_change_quantity
+from billing.services.subscriptions import subscription_create, subscription_validate_plan
 
 
 class CustomerAddForm(forms.ModelForm):
@@ -242,7 +239,6 @@ class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.
         "plan",
         "quantity",
         "pending_quantity",
-        "pending_plan",
         "status",
         "billing_day",
         "billing_month",
@@ -321,7 +317,7 @@ class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.
         if refusal is None and request.method == "POST" and form.is_valid():
             quantity = form.cleaned_data["quantity"]
             try:
-                confirmed = form.cleaned_data["expected_net_amount"] is not None
+                confirmed = bool(form.cleaned_data["expected_terms"])
                 if (
                     request.POST.get("confirm")
                     and confirmed
@@ -331,7 +327,7 @@ class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.
                         subscription=subscription,
                         quantity=quantity,
                         actor=request.user,
-                        expected_net_amount=form.cleaned_data["expected_net_amount"],
+                        expected_terms=form.cleaned_data["expected_terms"],
                     )
                     messages.success(
                         request,
@@ -364,9 +360,7 @@ class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.
 class SubscriptionQuantityAdminForm(forms.Form):
     quantity = forms.IntegerField(label="New quantity (licences)")
     # Set by the preview step; the confirmation applies only what staff saw.
-    expected_net_amount = forms.DecimalField(
-        required=False, widget=forms.HiddenInput, max_digits=14, decimal_places=2
-    )
+    expected_terms = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
 
 
 class InvoiceLineInline(admin.TabularInline):

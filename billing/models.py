@@ -26,13 +26,18 @@ class Customer(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     country = models.CharField(max_length=2, choices=COUNTRY_CHOICES)
     vat_number = models.CharField("VAT number", max_length=20, blank=True)
+    # Country and VAT number decide the VAT: a customer only proposes new ones, which take
+    # effect once staff verify them (services/customers.py customer_tax_identity_verify).
+    pending_country = models.CharField(max_length=2, choices=COUNTRY_CHOICES, blank=True)
+    pending_vat_number = models.CharField("pending VAT number", max_length=20, blank=True)
+    tax_identity_requested_at = models.DateTimeField(null=True, blank=True)
     address_line1 = models.CharField("address", max_length=200)
     address_line2 = models.CharField("address (line 2)", max_length=200, blank=True)
     postal_code = models.CharField(max_length=20)
     city = models.CharField(max_length=100)
     # Credit owed to the customer (e.g. a monthly decrease), in its currency, used by the
-    # next invoices before anything is charged. Moved only with F() by services/credit.py;
-    # CreditEntry rows are its history.
+    # next invoices before anything is charged. Moved only with F() by services/credit.py
+    # under the customer's row lock; it always equals the sum of the CreditEntry ledger.
     credit_balance = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -127,10 +132,6 @@ class Subscription(models.Model):
     quantity = models.PositiveIntegerField(default=1)
     # A yearly decrease waits for the renewal (12-month commitment).
     pending_quantity = models.PositiveIntegerField(null=True, blank=True)
-    # A legacy -> Core migration keeps the old price until the next renewal.
-    pending_plan = models.ForeignKey(
-        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
     status = models.CharField(
         max_length=10, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
     )
@@ -215,6 +216,9 @@ class Invoice(models.Model):
     vat_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0, help_text="Percent.")
     vat_amount = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
     total = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    # What is still owed: total - credit notes applied - payments (services/invoices.py
+    # invoice_reduce_due). Zero once paid or void.
+    amount_due = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
     vat_note = models.CharField(
         max_length=200, blank=True, help_text="Legal mention, e.g. reverse charge."
     )
@@ -225,6 +229,8 @@ class Invoice(models.Model):
     issued_on = models.DateField(null=True, blank=True)
     due_on = models.DateField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # Set when its e-mail went out (claimed atomically: the e-mail is sent once).
+    emailed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -252,6 +258,14 @@ class Invoice(models.Model):
                 condition=Q(status__in=InvoiceStatus.values), name="invoice_status_valid"
             ),
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(amount_due__gte=0) & Q(amount_due__lte=models.F("total")),
+                name="invoice_amount_due_within_total",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["paid", "void"]) | Q(amount_due=0),
+                name="invoice_settled_owes_nothing",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -296,16 +310,37 @@ class NumberSequence(models.Model):
         return f"{self.series}-{self.year}: {self.last_number}"
 
 
+class CreditKind(models.TextChoices):
+    """Where a credit entry comes from. Every positive kind has a paid or staff-granted
+    source: credit is never made from money that was not paid."""
+
+    DECREASE = "decrease", "Licences removed"  # the paid part of a monthly decrease
+    CREDIT_NOTE = "credit_note", "Credit note"  # the paid part of a credit note
+    STAFF_GRANT = "staff_grant", "Granted by staff"  # audited, with a reason
+    USED = "used", "Used on an invoice"  # negative
+
+
 class CreditEntry(models.Model):
-    """History of Customer.credit_balance: + granted (decrease, credit note), - used."""
+    """The credit ledger, append-only: Customer.credit_balance is the sum of its rows."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_entries")
+    kind = models.CharField(max_length=20, choices=CreditKind.choices)
     amount = models.DecimalField(
         max_digits=14, decimal_places=2, help_text="In the customer's currency; negative when used."
+    )
+    balance_after = models.DecimalField(
+        max_digits=14, decimal_places=2, help_text="The credit balance once this entry applied."
     )
     reason = models.CharField(max_length=200)
     invoice = models.ForeignKey(
         Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries"
+    )
+    credit_note = models.ForeignKey(
+        "CreditNote",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_entries",
     )
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries"
@@ -315,8 +350,20 @@ class CreditEntry(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         verbose_name_plural = "credit entries"
+        indexes = [models.Index(fields=["customer", "-id"], name="credit_entry_customer_recent")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="credit_entry_not_zero"),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="credit_entry_balance_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="used") & Q(amount__lt=0)) | (~Q(kind="used") & Q(amount__gt=0)),
+                name="credit_entry_sign_follows_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["decrease", "credit_note", "staff_grant", "used"]),
+                name="credit_entry_kind_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -324,22 +371,44 @@ class CreditEntry(models.Model):
 
 
 class CreditNote(models.Model):
-    """Corrects a finalized invoice. Own gapless series (e.g. CN-2026-000001)."""
+    """Corrects a finalized invoice. Own gapless series (e.g. CN-2026-000001).
+
+    `subtotal` is the part of the invoice's subtotal credited, before VAT; `taxable` the
+    part of it within the invoice's taxable base (what customer credit had paid carries
+    no VAT). Of the note's total, `applied_to_invoice` lowered the invoice's amount due and
+    `credited` (before VAT, like all credit) went to the customer's credit balance.
+    """
 
     number = models.CharField(max_length=20, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     reason = models.CharField(max_length=300)
     subtotal = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    taxable = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
     vat_amount = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
     total = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    applied_to_invoice = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    credited = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
     issued_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("-issued_on", "-id")
+        indexes = [
+            models.Index(fields=["customer", "-issued_on", "-id"], name="cn_customer_recent")
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gt=0), name="credit_note_total_positive"),
+            models.CheckConstraint(
+                condition=Q(taxable__gte=0) & Q(taxable__lte=models.F("subtotal")),
+                name="credit_note_taxable_within_subtotal",
+            ),
+            models.CheckConstraint(
+                condition=Q(applied_to_invoice__gte=0)
+                & Q(applied_to_invoice__lte=models.F("total"))
+                & Q(credited__gte=0),
+                name="credit_note_split_positive",
+            ),
         ]
 
     def __str__(self) -> str:

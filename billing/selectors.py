@@ -54,13 +54,9 @@ def subscriptions_overview_for_customer(*, customer: Customer) -> QuerySet[Subsc
     """The customer's subscriptions with their devices counted: `in_field` (licences in
     use) and `devices_total` (what a legacy yearly plan bills)."""
     in_field = Q(organization__devices__state=DeviceState.IN_THE_FIELD)
-    return (
-        subscriptions_for_customer(customer=customer)
-        .select_related("pending_plan")
-        .annotate(
-            in_field=Count("organization__devices", filter=in_field),
-            devices_total=Count("organization__devices"),
-        )
+    return subscriptions_for_customer(customer=customer).annotate(
+        in_field=Count("organization__devices", filter=in_field),
+        devices_total=Count("organization__devices"),
     )
 
 

@@ -1,8 +1,6 @@
 """Forms of the subscription and invoice pages. They only parse input: the rules (range,
 devices in the field, plan, status) are checked by the billing services, which say why."""
 
-from decimal import Decimal
-
 from django import forms
 
 from billing.models import InvoiceStatus
@@ -23,9 +21,8 @@ class QuantityConfirmForm(QuantityForm):
     """The confirmation carries what the customer saw, so nothing else is applied."""
 
     previewed_quantity = forms.IntegerField(widget=forms.HiddenInput)
-    expected_net_amount = forms.DecimalField(
-        widget=forms.HiddenInput, max_digits=14, decimal_places=2
-    )
+    # QuantityPreview.terms of the preview shown: the service refuses if it moved since.
+    preview_terms = forms.CharField(widget=forms.HiddenInput, max_length=2000)
 
     def clean(self):
         data = super().clean()
@@ -40,8 +37,8 @@ class QuantityConfirmForm(QuantityForm):
         return data
 
     @property
-    def expected(self) -> Decimal:
-        return self.cleaned_data["expected_net_amount"]
+    def expected(self) -> str:
+        return self.cleaned_data["preview_terms"]
 
 
 class InvoiceFilterForm(forms.Form):

@@ -123,6 +123,7 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     credit_applied = factory.LazyAttribute(lambda o: Money(0, o.currency))
     vat_amount = factory.LazyAttribute(lambda o: Money(0, o.currency))
     total = factory.LazyAttribute(lambda o: Money(0, o.currency))
+    amount_due = factory.LazyAttribute(lambda o: Money(0, o.currency))
 
 
 class InvoiceLineFactory(factory.django.DjangoModelFactory):
@@ -145,3 +146,34 @@ class AuditEntryFactory(factory.django.DjangoModelFactory):
     target_type = "billing.Customer"
     target_id = "1"
     target_repr = "Customer"
+
+
+def period_invoice_paid(subscription: Subscription) -> Invoice:
+    """The renewal invoice of the subscription's current period, issued on its first day
+    and paid: what a decrease may give back as credit (money never paid never is)."""
+    from billing.services.invoices import (
+        invoice_add_line,
+        invoice_create_draft,
+        invoice_finalize,
+        invoice_mark_paid,
+    )
+
+    invoice = invoice_create_draft(
+        customer=subscription.customer,
+        subscription=subscription,
+        kind=InvoiceKind.RENEWAL,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+    )
+    invoice_add_line(
+        invoice=invoice,
+        description=f"{subscription.plan.name}, {subscription.quantity} licences",
+        quantity=subscription.quantity,
+        unit_price=subscription.plan.unit_price.amount,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+    )
+    invoice = invoice_finalize(
+        invoice=invoice, actor="test", issued_on=subscription.current_period_start, use_credit=False
+    )
+    return invoice_mark_paid(invoice=invoice, actor="test")

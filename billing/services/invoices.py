@@ -1,19 +1,20 @@
 """Invoice lifecycle: draft -> open -> paid | void. Finalized invoices never change
 amounts; a mistake is corrected by a credit note."""
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.models import Customer, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Subscription
 from billing.money import money, round_money, zero
 from billing.services.credit import credit_consume
+from billing.services.locks import lock_customer, lock_invoice
 from billing.services.numbering import number_next
 from billing.services.overdue import overdue_refresh_subscription
 from billing.services.vat import vat_amount, vat_treatment_for
@@ -54,6 +55,7 @@ def invoice_create_draft(
         credit_applied=zero(customer.currency),
         vat_amount=zero(customer.currency),
         total=zero(customer.currency),
+        amount_due=zero(customer.currency),
         period_start=period_start,
         period_end=period_end,
     )
@@ -90,14 +92,25 @@ def invoice_add_line(
     )
 
 
-def invoice_amounts(
-    *, subtotal: Decimal, credit: Decimal, vat_rate: Decimal
-) -> tuple[Decimal, Decimal]:
-    """(VAT, total) in the invoice currency: credit is taken off before VAT; VAT at
-    `vat_rate` percent, rounded once, half up. Shared by single and bulk issuing."""
+@dataclass(frozen=True)
+class InvoiceAmounts:
+    """An invoice's money, in its currency: credit comes off the subtotal first, VAT is
+    added on the rest."""
+
+    subtotal: Decimal
+    credit: Decimal  # customer credit used, before VAT
+    vat: Decimal
+    total: Decimal  # what the customer is asked to pay
+
+
+def invoice_settle(*, subtotal: Decimal, credit_available: Decimal, vat_rate: Decimal):
+    """The one place the rule "credit first, then VAT at `vat_rate` percent, rounded once,
+    half up" lives: invoices (one by one and in bulk), the Edit Subscription preview and
+    the renewal estimates all call it."""
+    credit = min(max(credit_available, Decimal(0)), subtotal)
     taxable = subtotal - credit
     vat = vat_amount(taxable=taxable, rate=vat_rate)
-    return vat, taxable + vat
+    return InvoiceAmounts(subtotal=subtotal, credit=credit, vat=vat, total=taxable + vat)
 
 
 def invoice_bill_to(*, customer: Customer) -> dict:
@@ -115,31 +128,34 @@ def invoice_bill_to(*, customer: Customer) -> dict:
 
 
 def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Decimal(0)) -> None:
-    """Subtotal from the lines, credit used first (up to the subtotal), then VAT."""
+    """Subtotal from the lines, then invoice_settle."""
     subtotal = sum((line.amount.amount for line in invoice.lines.all()), Decimal("0.00"))
-    credit = min(max(credit_available, Decimal(0)), subtotal)
     treatment = vat_treatment_for(
         country=invoice.customer.country, vat_number=invoice.customer.vat_number
     )
-    vat, total = invoice_amounts(subtotal=subtotal, credit=credit, vat_rate=treatment.rate)
-    invoice.subtotal = money(subtotal, invoice.currency)
-    invoice.credit_applied = money(credit, invoice.currency)
+    amounts = invoice_settle(
+        subtotal=subtotal, credit_available=credit_available, vat_rate=treatment.rate
+    )
+    invoice.subtotal = money(amounts.subtotal, invoice.currency)
+    invoice.credit_applied = money(amounts.credit, invoice.currency)
     invoice.vat_rate = treatment.rate
     invoice.vat_note = treatment.note
-    invoice.vat_amount = money(vat, invoice.currency)
-    invoice.total = money(total, invoice.currency)
+    invoice.vat_amount = money(amounts.vat, invoice.currency)
+    invoice.total = money(amounts.total, invoice.currency)
+    invoice.amount_due = money(amounts.total, invoice.currency)
 
 
 @transaction.atomic
 def invoice_finalize(
-    *, invoice: Invoice, actor: Any, issued_on: date | None = None, use_credit: bool = True
+    *, invoice: Invoice, actor: Actor, issued_on: date | None = None, use_credit: bool = True
 ) -> Invoice:
     """Numbers the invoice (gapless per year), freezes the bill-to details, opens it.
 
     The customer's credit is used first (before VAT). A zero-total invoice (fully covered
-    by credit) is paid at once.
+    by credit) is paid at once. Locks: customer, invoice, number sequence.
     """
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    lock_customer(pk=invoice.customer_id)
+    invoice = lock_invoice(pk=invoice.pk)
     invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
     issued_on = issued_on or timezone.now().date()
     invoice.number = number_next(series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year)
@@ -157,6 +173,7 @@ def invoice_finalize(
     if invoice.total.amount == 0:
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = timezone.now()
+        invoice.amount_due = zero(invoice.currency)
     invoice.save()
     audit_record(
         actor=actor,
@@ -168,25 +185,8 @@ def invoice_finalize(
     return invoice
 
 
-@transaction.atomic
-def invoice_mark_paid(*, invoice: Invoice, actor: Any, paid_at=None, via: str = "") -> Invoice:
-    """Marks an open invoice paid (`via`: how, e.g. "bank transfer", for the audit trail).
-
-    In the same transaction, the subscription's organization leaves read-only at once if
-    no other overdue invoice of that subscription remains.
-    """
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    invoice_check_transition(invoice=invoice, to=InvoiceStatus.PAID)
-    invoice.status = InvoiceStatus.PAID
-    invoice.paid_at = paid_at or timezone.now()
-    invoice.save(update_fields=["status", "paid_at"])
-    audit_record(
-        actor=actor,
-        action="invoice.paid",
-        target=invoice,
-        before={"status": InvoiceStatus.OPEN},
-        after={"status": InvoiceStatus.PAID, **({"via": via} if via else {})},
-    )
+def _organization_refresh(*, invoice: Invoice, actor: Actor) -> None:
+    """Its organization leaves read-only at once when no overdue invoice is left."""
     if invoice.subscription_id is not None:
         overdue_refresh_subscription(
             subscription=Subscription.objects.select_related("organization").get(
@@ -194,4 +194,62 @@ def invoice_mark_paid(*, invoice: Invoice, actor: Any, paid_at=None, via: str = 
             ),
             actor=actor,
         )
+
+
+@transaction.atomic
+def invoice_mark_paid(*, invoice: Invoice, actor: Actor, paid_at=None, via: str = "") -> Invoice:
+    """Marks an open invoice paid (`via`: how, e.g. "bank transfer", for the audit trail).
+
+    In the same transaction, the subscription's organization leaves read-only at once if
+    no other overdue invoice of that subscription remains.
+    """
+    lock_customer(pk=invoice.customer_id)
+    invoice = lock_invoice(pk=invoice.pk)
+    invoice_check_transition(invoice=invoice, to=InvoiceStatus.PAID)
+    paid = invoice.amount_due
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = paid_at or timezone.now()
+    invoice.amount_due = zero(invoice.currency)
+    invoice.save(update_fields=["status", "paid_at", "amount_due", "amount_due_currency"])
+    audit_record(
+        actor=actor,
+        action="invoice.paid",
+        target=invoice,
+        before={"status": InvoiceStatus.OPEN, "amount_due": paid},
+        after={"status": InvoiceStatus.PAID, "amount_due": 0, **({"via": via} if via else {})},
+    )
+    _organization_refresh(invoice=invoice, actor=actor)
+    return invoice
+
+
+def invoice_reduce_due(*, invoice: Invoice, by: Decimal, actor: Actor, reason: str) -> Invoice:
+    """Lowers an open invoice's amount due (a credit note applied to it). At zero nothing is
+    owed any more: the invoice is void (no payment was ever asked of it again).
+
+    The caller holds the customer and the invoice locks (services/locks.py) and passes the
+    locked invoice.
+    """
+    if invoice.status != InvoiceStatus.OPEN or by <= 0:
+        raise BillingError(f"Invoice {invoice} has nothing due to reduce.", code="nothing_due")
+    if by > invoice.amount_due.amount:
+        raise BillingError(
+            f"Invoice {invoice} owes only {invoice.amount_due}.", code="reduction_too_large"
+        )
+    before = {"status": invoice.status, "amount_due": invoice.amount_due}
+    invoice.amount_due = money(invoice.amount_due.amount - by, invoice.currency)
+    fields = ["amount_due", "amount_due_currency"]
+    if invoice.amount_due.amount == 0:
+        invoice_check_transition(invoice=invoice, to=InvoiceStatus.VOID)
+        invoice.status = InvoiceStatus.VOID
+        fields.append("status")
+    invoice.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action="invoice.void" if invoice.status == InvoiceStatus.VOID else "invoice.reduce_due",
+        target=invoice,
+        before=before,
+        after={"status": invoice.status, "amount_due": invoice.amount_due, "by": reason},
+    )
+    if invoice.status == InvoiceStatus.VOID:
+        _organization_refresh(invoice=invoice, actor=actor)
     return invoice

@@ -3,8 +3,8 @@ invoices.invoice_finalize (gapless number, credit used first before VAT, VAT, bi
 frozen, zero total paid at once), with a fixed number of queries per batch instead of
 per invoice.
 
-Locks, in the order every invoicing path takes them: the number sequence (once per
-batch), then the customers' rows (credit). The caller already holds the subscriptions.
+Locks, in the order of services/locks.py: the caller holds the subscriptions; then the
+customers' rows (their credit, in id order), then the number sequence (once per batch).
 """
 
 from collections import defaultdict
@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit.services import audit_record_many
 from billing.models import (
     CreditEntry,
+    CreditKind,
     Customer,
     Invoice,
     InvoiceLine,
@@ -29,7 +30,8 @@ from billing.models import (
 )
 from billing.money import round_money
 from billing.services.bulk_insert import bulk_insert_rows
-from billing.services.invoices import invoice_amounts, invoice_bill_to
+from billing.services.invoices import invoice_bill_to, invoice_settle
+from billing.services.locks import lock_customers
 from billing.services.numbering import number_next_block
 from billing.services.vat import vat_treatment_for
 
@@ -81,16 +83,13 @@ def invoices_issue_many(
         return []
     issued_on = issued_on or timezone.now().date()
     due_on = issued_on + timedelta(days=settings.BILLING_INVOICE_DUE_DAYS)
+    # The customers (their credit) before the numbers, in id order: services/locks.py.
+    balances = {
+        pk: customer.credit_balance
+        for pk, customer in lock_customers(pks=(d.customer.pk for d in drafts)).items()
+    }
     numbers = number_next_block(
         series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year, count=len(drafts)
-    )
-    customer_ids = sorted({d.customer.pk for d in drafts})
-    # Lock the customers (their credit) in a fixed order: no deadlock between batches.
-    balances = dict(
-        Customer.objects.select_for_update()
-        .filter(pk__in=customer_ids)
-        .order_by("pk")
-        .values_list("pk", "credit_balance")
     )
     treatments: dict[int, Any] = {}
     bill_tos: dict[int, dict] = {}
@@ -120,11 +119,19 @@ def invoices_issue_many(
             }
             for line in draft.lines
         ]
-        subtotal = sum((line["amount"] for line in lines), Decimal("0.00"))
-        credit = min(balances[customer.pk], subtotal)
+        amounts = invoice_settle(
+            subtotal=sum((line["amount"] for line in lines), Decimal("0.00")),
+            credit_available=balances[customer.pk],
+            vat_rate=treatment.rate,
+        )
+        subtotal, credit, vat, total = (
+            amounts.subtotal,
+            amounts.credit,
+            amounts.vat,
+            amounts.total,
+        )
         balances[customer.pk] -= credit
         used_by_customer[customer.pk] += credit
-        vat, total = invoice_amounts(subtotal=subtotal, credit=credit, vat_rate=treatment.rate)
         paid = total == 0
         rows.append(
             {
@@ -144,6 +151,8 @@ def invoices_issue_many(
                 "vat_amount_currency": currency,
                 "total": total,
                 "total_currency": currency,
+                "amount_due": Decimal("0.00") if paid else total,
+                "amount_due_currency": currency,
                 "vat_note": treatment.note,
                 "bill_to": bill_tos[customer.pk],
                 "period_start": draft.period_start,
@@ -197,21 +206,30 @@ def invoices_issue_many(
 
 
 def _credit_record_used(*, issued: list["IssuedInvoice"], used_by_customer: dict) -> None:
-    """Moves the balances with F() (rows already locked) and writes the history."""
-    for customer_id, used in used_by_customer.items():
-        if used > 0:
-            Customer.objects.filter(pk=customer_id).update(
-                credit_balance=F("credit_balance") - used
-            )
-    entries = [
-        CreditEntry(
-            customer_id=invoice.customer_id,
-            amount=-invoice.credit_applied,
-            invoice_id=invoice.pk,
-            reason=f"Used on invoice {invoice.number}",
+    """Moves the balances with F() (rows already locked) and writes the ledger rows, each
+    with the balance after it, in the order the invoices used the credit."""
+    balances = dict(
+        Customer.objects.filter(
+            pk__in=[pk for pk, used in used_by_customer.items() if used > 0]
+        ).values_list("pk", "credit_balance")
+    )
+    for customer_id in balances:
+        Customer.objects.filter(pk=customer_id).update(
+            credit_balance=F("credit_balance") - used_by_customer[customer_id]
         )
-        for invoice in issued
-        if invoice.credit_applied > 0
-    ]
+    entries = []
+    for invoice in issued:
+        if invoice.credit_applied > 0:
+            balances[invoice.customer_id] -= invoice.credit_applied
+            entries.append(
+                CreditEntry(
+                    customer_id=invoice.customer_id,
+                    kind=CreditKind.USED,
+                    amount=-invoice.credit_applied,
+                    balance_after=balances[invoice.customer_id],
+                    invoice_id=invoice.pk,
+                    reason=f"Used on invoice {invoice.number}",
+                )
+            )
     if entries:
         CreditEntry.objects.bulk_create(entries)

@@ -2,21 +2,36 @@
 
 Fraction = remaining days / days in the period; remaining days run from today (UTC,
 inclusive) to the period end (exclusive). Every amount is rounded once, per line, to the
-cent, half up. Nothing here writes: `subscription_change_quantity` (services/subscriptions.py)
-applies exactly what `subscription_quantity_preview` shows.
+cent, half up. Nothing here writes: `subscription_change_quantity`
+(services/quantity_change.py) applies exactly what `subscription_quantity_preview` shows,
+after computing it again under the locks and comparing.
+
+A monthly decrease never makes credit from money that was not paid: its amount first
+lowers what is still owed for the subscription's current period (a credit note on each
+open invoice of the period, newest first; services/credit_notes.py splits each note), and
+only the rest becomes credit. Nor can it credit more than the period was invoiced (after
+a legacy -> Core migration the period was billed per device, at the legacy price).
 """
 
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.db.models import Sum
+
 from billing.errors import BillingError
-from billing.models import Interval, Subscription, SubscriptionStatus
+from billing.models import Interval, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.money import round_money
 from billing.selectors import customer_credit_balance
-from billing.services.invoices import invoice_amounts
-from billing.services.subscriptions import subscription_validate_quantity
-from billing.services.vat import vat_amount, vat_treatment_for
+from billing.services.credit_notes import (
+    CreditNoteAmounts,
+    credit_note_amounts,
+    credit_note_creditable,
+)
+from billing.services.invoices import invoice_settle
+from billing.services.quantities import subscription_validate_quantity
+from billing.services.renewal_terms import period_billed_quantity, subscription_next_terms
+from billing.services.vat import vat_treatment_for
 from fleet.models import OrganizationMode
 from fleet.selectors import organization_in_field_count
 
@@ -72,6 +87,15 @@ class RenewalEstimate:
 
 
 @dataclass(frozen=True)
+class InvoiceReduction:
+    """The credit note a decrease puts on one open invoice of the period."""
+
+    invoice_id: int
+    invoice_number: str
+    amounts: CreditNoteAmounts
+
+
+@dataclass(frozen=True)
 class QuantityPreview:
     subscription: Subscription
     currency: str
@@ -87,7 +111,8 @@ class QuantityPreview:
     vat_amount: Decimal
     vat_note: str
     total_now: Decimal  # charged now (0 when nothing is invoiced)
-    credit_gained: Decimal  # added to the customer's credit (monthly decrease)
+    reductions: tuple[InvoiceReduction, ...]  # monthly decrease: open invoices lowered
+    credit_gained: Decimal  # added to the customer's credit (monthly decrease), before VAT
     next_renewal: RenewalEstimate
 
     @property
@@ -95,9 +120,20 @@ class QuantityPreview:
         return self.change == INCREASE
 
     @property
-    def net_amount(self) -> Decimal:
-        """Charged now (positive) or credited (negative): what the customer confirmed."""
-        return self.total_now - self.credit_gained
+    def terms(self) -> str:
+        """What the customer confirms, as text carried by the confirmation: the quantity it
+        starts from, the credit used, the amount charged now, each open invoice lowered and
+        the credit gained. Confirming is refused unless the same preview, computed again
+        under the locks, gives the same text."""
+        reduced = ",".join(
+            f"{r.invoice_number}:{r.amounts.applied_to_invoice}:{r.amounts.credited}"
+            for r in self.reductions
+        )
+        return (
+            f"from={self.current_quantity};to={self.new_quantity};"
+            f"credit_used={self.credit_used};now={self.total_now};"
+            f"reduce={reduced};credit_gained={self.credit_gained}"
+        )
 
 
 def subscription_check_editable(*, subscription: Subscription) -> None:
@@ -146,42 +182,80 @@ def _check_quantity(*, subscription: Subscription, quantity: int) -> None:
 
 
 def subscription_renewal_estimate(*, subscription: Subscription, quantity: int) -> RenewalEstimate:
-    """The next renewal invoice for `quantity` licences, at the price of the next period."""
-    plan = subscription.pending_plan or subscription.plan
-    unit_price = plan.unit_price.amount
-    subtotal = round_money(unit_price * quantity)
+    """The next renewal invoice for `quantity` units, before any credit."""
+    unit_price = subscription.plan.unit_price.amount
     customer = subscription.customer
     treatment = vat_treatment_for(country=customer.country, vat_number=customer.vat_number)
-    vat = vat_amount(taxable=subtotal, rate=treatment.rate)
+    amounts = invoice_settle(
+        subtotal=round_money(unit_price * quantity),
+        credit_available=Decimal(0),
+        vat_rate=treatment.rate,
+    )
     return RenewalEstimate(
         on=subscription.current_period_end,
         quantity=quantity,
         unit_price=unit_price,
-        subtotal=subtotal,
+        subtotal=amounts.subtotal,
         vat_rate=treatment.rate,
-        vat_amount=vat,
-        total=subtotal + vat,
+        vat_amount=amounts.vat,
+        total=amounts.total,
     )
 
 
 def subscription_next_invoice_estimate(
     *, subscription: Subscription, in_field: int, devices_total: int
 ) -> RenewalEstimate | None:
-    """The next renewal invoice as things stand (None when nothing will renew).
-
-    What is billed follows DESIGN.md: Core, the licences (a scheduled decrease counts);
-    legacy yearly, every device; legacy monthly, the devices in the field.
-    """
+    """The next renewal invoice as things stand (None when nothing will renew)."""
     if subscription.status != SubscriptionStatus.ACTIVE:
         return None
-    plan = subscription.pending_plan or subscription.plan
-    if plan.is_core:
-        quantity = subscription.pending_quantity or subscription.quantity
-    elif plan.interval == Interval.YEAR:
-        quantity = devices_total
-    else:
-        quantity = in_field
+    terms = subscription_next_terms(subscription=subscription)
+    quantity = period_billed_quantity(
+        plan=terms.plan, quantity=terms.quantity, in_field=in_field, devices_total=devices_total
+    )
     return subscription_renewal_estimate(subscription=subscription, quantity=quantity)
+
+
+def _current_period_invoices(subscription: Subscription):
+    start, end = subscription.current_period_start, subscription.current_period_end
+    return Invoice.objects.filter(
+        subscription=subscription, period_start__gte=start, period_start__lt=end
+    ).exclude(status=InvoiceStatus.DRAFT)
+
+
+def period_invoiced_left(*, subscription: Subscription) -> Decimal:
+    """What the current period was invoiced, before VAT, less what credit notes took back:
+    the most a decrease can give back."""
+    invoices = _current_period_invoices(subscription).exclude(status=InvoiceStatus.VOID)
+    billed = invoices.aggregate(s=Sum("subtotal"))["s"] or Decimal(0)
+    credited = invoices.aggregate(s=Sum("credit_notes__subtotal"))["s"] or Decimal(0)
+    return round_money(max(billed - credited, Decimal(0)))
+
+
+def decrease_reductions(
+    *, subscription: Subscription, amount: Decimal
+) -> tuple[tuple[InvoiceReduction, ...], Decimal]:
+    """Spreads a decrease of `amount` (before VAT) over the open invoices of the current
+    period, newest first; returns the reductions and the credit gained in all."""
+    reductions = []
+    left = amount
+    open_invoices = (
+        _current_period_invoices(subscription)
+        .filter(status=InvoiceStatus.OPEN, amount_due__gt=0)
+        .order_by("-issued_on", "-id")
+    )
+    for invoice in open_invoices:
+        if left <= 0:
+            break
+        part = min(left, credit_note_creditable(invoice=invoice))
+        if part <= 0:
+            continue
+        amounts = credit_note_amounts(invoice=invoice, amount=part)
+        reductions.append(
+            InvoiceReduction(invoice_id=invoice.pk, invoice_number=invoice.number, amounts=amounts)
+        )
+        left -= part
+    credit = left + sum((r.amounts.credited for r in reductions), Decimal(0))
+    return tuple(reductions), credit
 
 
 def subscription_quantity_preview(
@@ -208,6 +282,7 @@ def subscription_quantity_preview(
     treatment = vat_treatment_for(country=customer.country, vat_number=customer.vat_number)
     lines: tuple[ProrationLine, ...] = ()
     subtotal = credit_used = vat = total_now = credit_gained = Decimal("0.00")
+    reductions: tuple[InvoiceReduction, ...] = ()
     licences_now = quantity
     renewal_quantity = quantity
 
@@ -234,11 +309,13 @@ def subscription_quantity_preview(
             ),
         )
         subtotal = amount
-        # Mirrors invoice_finalize: credit first (up to the subtotal), VAT on the rest.
-        credit_used = min(customer_credit_balance(customer=customer), subtotal)
-        vat, total_now = invoice_amounts(
-            subtotal=subtotal, credit=credit_used, vat_rate=treatment.rate
+        # As invoice_finalize will: credit first (up to the subtotal), VAT on the rest.
+        amounts = invoice_settle(
+            subtotal=subtotal,
+            credit_available=customer_credit_balance(customer=customer),
+            vat_rate=treatment.rate,
         )
+        credit_used, vat, total_now = amounts.credit, amounts.vat, amounts.total
     elif quantity == current:
         # Only reachable on a yearly plan with a decrease scheduled: this takes it back.
         change = SCHEDULED_DECREASE_CANCELLED
@@ -256,12 +333,16 @@ def subscription_quantity_preview(
             remaining_days=remaining,
             period_days=period_days,
         )
+        invoiced_left = period_invoiced_left(subscription=subscription)
+        capped = amount > invoiced_left
+        amount = min(amount, invoiced_left)
         lines = (
             ProrationLine(
                 description=(
                     f"{plan.name} {plan.get_interval_display().lower()}: {removed} "
                     f"licence{'s' if removed != 1 else ''} removed ({current} to {quantity}), "
                     f"{remaining}/{period_days} days"
+                    + (", limited to what this period was invoiced" if capped else "")
                 ),
                 quantity=removed,
                 unit_price=unit_price,
@@ -272,7 +353,7 @@ def subscription_quantity_preview(
                 amount=amount,
             ),
         )
-        credit_gained = amount
+        reductions, credit_gained = decrease_reductions(subscription=subscription, amount=amount)
 
     return QuantityPreview(
         subscription=subscription,
@@ -289,6 +370,7 @@ def subscription_quantity_preview(
         vat_amount=vat,
         vat_note=treatment.note if change == INCREASE else "",
         total_now=total_now,
+        reductions=reductions,
         credit_gained=credit_gained,
         next_renewal=subscription_renewal_estimate(
             subscription=subscription, quantity=renewal_quantity

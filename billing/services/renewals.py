@@ -1,10 +1,8 @@
 """Nightly renewals: each active subscription whose period has ended (end <= today, UTC)
 moves to its next period and gets an invoice for it, in advance.
 
-- Core: the quantity of licences. A pending yearly decrease (`pending_quantity`) and a
-  pending legacy -> Core migration (`pending_plan`) take effect here, at the renewal.
-- Legacy yearly: every device of the organization, whatever its state.
-- Legacy monthly: the devices in the field.
+What each period bills and which quantity it carries (a pending yearly decrease takes
+effect here) is decided in services/renewal_terms.py, for every caller.
 
 Idempotent three ways: a chunk is one transaction (the invoices and the period move commit
 together or not at all), the subscriptions are row-locked and re-filtered on `end <= today`
@@ -19,6 +17,9 @@ invoice numbers follow the order of issue.
 Catch-up: a subscription behind by several periods is caught up all at once, one invoice
 per missed period (legacy counts are today's: history is not kept per period).
 
+Locks (services/locks.py): the chunk's subscriptions, then their customers (credit), then
+the number sequence, then organizations.
+
 Collection (card, SEPA debit) is not done here: the open invoices a chunk issues are
 returned in `RenewalResult.open_invoice_ids`, which is where automatic collection plugs
 in (a later issue). Nothing here pretends to charge.
@@ -27,12 +28,11 @@ in (a later issue). Nothing here pretends to charge.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record_many
+from audit.services import Actor, audit_record_many
 from billing.errors import BillingError
 from billing.models import (
     Customer,
@@ -46,6 +46,7 @@ from billing.models import (
 )
 from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
 from billing.services.periods import period_end_for
+from billing.services.renewal_terms import period_billed_quantity, subscription_next_terms
 from fleet.selectors import organizations_device_totals
 from fleet.services.organizations import organization_set_billing_state
 
@@ -95,13 +96,13 @@ def renewal_line(*, plan: Plan, quantity: int, period_start: date, period_end: d
     )
 
 
-def renewal_quantity(*, plan: Plan, quantity: int, devices: dict[str, int]) -> int:
-    """What the period is billed for (DESIGN.md, "Plans")."""
-    if plan.kind == PlanKind.CORE:
-        return quantity
-    if plan.interval == "year":
-        return devices.get("all", 0)
-    return devices.get("in_the_field", 0)
+def _billed(*, plan: Plan, quantity: int, devices: dict[str, int]) -> int:
+    return period_billed_quantity(
+        plan=plan,
+        quantity=quantity,
+        in_field=devices.get("in_the_field", 0),
+        devices_total=devices.get("all", 0),
+    )
 
 
 def renewal_draft(
@@ -125,14 +126,14 @@ def _plain(values: dict) -> dict:
 
 
 def renewals_renew_chunk(
-    *, subscription_ids: list[int], today: date, actor: Any = RENEWAL_ACTOR
+    *, subscription_ids: list[int], today: date, actor: Actor = RENEWAL_ACTOR
 ) -> RenewalResult:
     """Renews the given subscriptions (those still due) in one transaction."""
     with transaction.atomic():
         return _renew_locked_chunk(subscription_ids=subscription_ids, today=today, actor=actor)
 
 
-def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any) -> RenewalResult:
+def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Actor) -> RenewalResult:
     # Lock the subscription rows only: customers are locked later, in the order every
     # invoicing path uses (number sequence, then customers).
     subscriptions = list(
@@ -153,14 +154,13 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any)
     )
     for subscription in subscriptions:
         subscription.customer = customers[subscription.customer_id]
-    plan_ids = {s.plan_id for s in subscriptions} | {
-        s.pending_plan_id for s in subscriptions if s.pending_plan_id
-    }
-    plans = Plan.objects.in_bulk(plan_ids)
+    plans = Plan.objects.in_bulk({s.plan_id for s in subscriptions})
+    for subscription in subscriptions:
+        subscription.plan = plans[subscription.plan_id]
     legacy_org_ids = [
         s.organization_id
         for s in subscriptions
-        if s.organization_id and plans[s.pending_plan_id or s.plan_id].kind == PlanKind.LEGACY
+        if s.organization_id and s.plan.kind == PlanKind.LEGACY
     ]
     devices = organizations_device_totals(organization_ids=legacy_org_ids) if legacy_org_ids else {}
     # A renewal invoice already issued for a period is never issued again.
@@ -175,9 +175,9 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any)
     licence_changes: list[Subscription] = []
     audits = []
     for subscription in subscriptions:
-        plan = plans[subscription.pending_plan_id or subscription.plan_id]
-        quantity = subscription.pending_quantity or subscription.quantity
-        billed = renewal_quantity(
+        terms = subscription_next_terms(subscription=subscription)
+        plan, quantity = terms.plan, terms.quantity
+        billed = _billed(
             plan=plan, quantity=quantity, devices=devices.get(subscription.organization_id, {})
         )
         before = {
@@ -202,13 +202,11 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any)
                     )
                 )
         after = {"period_start": start, "period_end": end}
-        if subscription.pending_plan_id or subscription.pending_quantity:
-            after.update(plan=plan.code, quantity=quantity)
-            if subscription.pending_quantity and subscription.organization_id:
+        if subscription.pending_quantity:
+            after.update(quantity=quantity)
+            if subscription.organization_id:
                 licence_changes.append(subscription)
-            subscription.plan = plan
             subscription.quantity = quantity
-            subscription.pending_plan = None
             subscription.pending_quantity = None
             subscription.current_period_start, subscription.current_period_end = start, end
             changed.append(subscription)
@@ -225,9 +223,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any)
     for subscription in changed:
         subscription.save(
             update_fields=[
-                "plan",
                 "quantity",
-                "pending_plan",
                 "pending_quantity",
                 "current_period_start",
                 "current_period_end",
@@ -248,7 +244,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Any)
 
 
 def renewals_run(
-    *, today: date, chunk_size: int = RENEWAL_CHUNK_SIZE, actor: Any = RENEWAL_ACTOR
+    *, today: date, chunk_size: int = RENEWAL_CHUNK_SIZE, actor: Actor = RENEWAL_ACTOR
 ) -> RenewalResult:
     """Renews every due subscription in this process, chunk after chunk (staff command,
     benchmark). Keyset pagination: memory stays flat whatever the count (the open
@@ -279,7 +275,7 @@ def renewals_due_chunks(*, today: date, chunk_size: int = RENEWAL_CHUNK_SIZE):
 
 
 def renewal_issue_for_period(
-    *, subscription: Subscription, start: date, actor: Any
+    *, subscription: Subscription, start: date, actor: Actor
 ) -> Invoice | None:
     """Starts a new period on `start` and issues its invoice in advance (staff resume).
 
@@ -287,8 +283,8 @@ def renewal_issue_for_period(
     renewal. Returns None when that period's invoice already exists (resumed twice on
     one day): it is never issued twice.
     """
-    plan = subscription.pending_plan or subscription.plan
-    quantity = subscription.pending_quantity or subscription.quantity
+    terms = subscription_next_terms(subscription=subscription)
+    plan, quantity = terms.plan, terms.quantity
     end = period_end_for(
         start=start,
         interval=plan.interval,
@@ -302,22 +298,18 @@ def renewal_issue_for_period(
         if subscription.organization_id and plan.kind == PlanKind.LEGACY
         else {}
     )
-    billed = renewal_quantity(plan=plan, quantity=quantity, devices=devices)
+    billed = _billed(plan=plan, quantity=quantity, devices=devices)
     if subscription.pending_quantity and subscription.organization_id:
         organization_set_billing_state(
             organization=subscription.organization, actor=actor, licence_count=quantity
         )
-    subscription.plan = plan
     subscription.quantity = quantity
-    subscription.pending_plan = None
     subscription.pending_quantity = None
     subscription.current_period_start = start
     subscription.current_period_end = end
     subscription.save(
         update_fields=[
-            "plan",
             "quantity",
-            "pending_plan",
             "pending_quantity",
             "current_period_start",
             "current_period_end",

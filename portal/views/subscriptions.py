@@ -15,12 +15,13 @@ from billing.errors import BillingError
 from billing.models import Subscription
 from billing.selectors import subscription_for_customer, subscriptions_overview_for_customer
 from billing.services.proration import (
+    DECREASE,
     SCHEDULED_DECREASE,
     subscription_check_editable,
     subscription_next_invoice_estimate,
     subscription_quantity_preview,
 )
-from billing.services.subscriptions import subscription_change_quantity
+from billing.services.quantity_change import subscription_change_quantity
 from fleet.selectors import organization_in_field_count
 from portal.context import customer_required
 from portal.forms_billing import QuantityConfirmForm, QuantityForm
@@ -89,7 +90,7 @@ def subscription_edit(request, *, customer, public_id):
                     subscription=subscription,
                     quantity=confirm.cleaned_data["quantity"],
                     actor=request.user,
-                    expected_net_amount=confirm.expected,
+                    expected_terms=confirm.expected,
                 )
             except BillingError as error:
                 messages.error(request, error.message)
@@ -129,11 +130,17 @@ def _success_message(change) -> str:
             f"{subscription.public_id} now has {preview.new_quantity} licences. Invoice "
             f"{change.invoice.number} for {change.invoice.total} was issued."
         )
-    if change.credit_entry is not None:
-        return (
-            f"{subscription.public_id} now has {preview.new_quantity} licences. "
-            f"{change.credit_entry.amount} {preview.currency} was added to your credit."
-        )
+    if preview.change == DECREASE:
+        parts = [f"{subscription.public_id} now has {preview.new_quantity} licences."]
+        parts += [
+            f"Credit note {note.number} lowers invoice {note.invoice.number} by "
+            f"{note.applied_to_invoice.amount} {preview.currency}."
+            for note in change.credit_notes
+            if note.applied_to_invoice.amount
+        ]
+        if preview.credit_gained:
+            parts.append(f"{preview.credit_gained} {preview.currency} was added to your credit.")
+        return " ".join(parts)
     if preview.change == SCHEDULED_DECREASE:
         return (
             f"{subscription.public_id} will have {preview.new_quantity} licences from its "

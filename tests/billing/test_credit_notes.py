@@ -74,28 +74,64 @@ def test_credit_note_numbers_are_their_own_gapless_series_per_year():
     assert invoice.number == "CAJ-2026-000001"  # invoice numbers are untouched
 
 
-def test_open_invoice_credited_in_full_becomes_void_and_gives_back_the_credit_it_used():
+def test_open_invoice_credited_on_its_unpaid_part_is_void_and_the_credit_it_used_stays_used():
     customer = CustomerFactory(country="FR")
-    credit_grant(customer=customer, amount=Decimal("15.00"), reason="decrease")
+    credit_grant(kind="staff_grant", customer=customer, amount=Decimal("15.00"), reason="decrease")
     invoice = _invoice(customer)  # 40.00 - 15.00 credit = 25.00 + 5.00 VAT = 30.00
-    assert invoice.total == Money("30.00", "EUR")
+    assert (invoice.total, invoice.amount_due) == (Money("30.00", "EUR"), Money("30.00", "EUR"))
     note = credit_note_issue(invoice=invoice, amount="25.00", reason="Wrong plan", actor=None)
-    assert (note.vat_amount, note.total) == (Money("5.00", "EUR"), Money("30.00", "EUR"))
+    assert (note.taxable, note.vat_amount, note.total) == (
+        Money("25.00", "EUR"),
+        Money("5.00", "EUR"),
+        Money("30.00", "EUR"),
+    )
+    assert (note.applied_to_invoice, note.credited) == (
+        Money("30.00", "EUR"),
+        Money("0.00", "EUR"),
+    )
     invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.VOID
+    assert (invoice.status, invoice.amount_due) == (InvoiceStatus.VOID, Money("0.00", "EUR"))
+    customer.refresh_from_db()
+    assert customer.credit_balance == Decimal("0.00")  # 15.00 paid the first 15.00 of service
+
+
+def test_crediting_the_whole_subtotal_gives_back_the_credit_the_invoice_used():
+    customer = CustomerFactory(country="FR")
+    credit_grant(kind="staff_grant", customer=customer, amount=Decimal("15.00"), reason="decrease")
+    invoice = _invoice(customer)  # 40.00 - 15.00 credit = 25.00 + 5.00 VAT = 30.00
+    note = credit_note_issue(invoice=invoice, amount="40.00", reason="Billed in error", actor=None)
+    # The taxable 25.00 and its VAT cancel what is due; the 15.00 credit paid comes back.
+    assert (note.taxable, note.vat_amount, note.total) == (
+        Money("25.00", "EUR"),
+        Money("5.00", "EUR"),
+        Money("45.00", "EUR"),
+    )
+    assert (note.applied_to_invoice, note.credited) == (
+        Money("30.00", "EUR"),
+        Money("15.00", "EUR"),
+    )
     customer.refresh_from_db()
     assert customer.credit_balance == Decimal("15.00")
+    assert customer.credit_entries.filter(kind="credit_note", credit_note=note).get().amount == (
+        Decimal("15.00")
+    )
 
 
-def test_open_invoice_credited_in_part_stays_open_and_the_credit_goes_to_the_balance():
+def test_open_invoice_credited_in_part_lowers_its_amount_due_and_makes_no_credit():
     customer = CustomerFactory(country="FR")
-    invoice = _invoice(customer)
-    credit_note_issue(invoice=invoice, amount="10.00", reason="goodwill", actor=None)
+    invoice = _invoice(customer)  # 40.00 + 8.00 VAT
+    note = credit_note_issue(invoice=invoice, amount="10.00", reason="goodwill", actor=None)
+    assert (note.applied_to_invoice, note.credited) == (
+        Money("12.00", "EUR"),
+        Money("0.00", "EUR"),
+    )
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.OPEN
     assert invoice.total == Money("48.00", "EUR")  # a finalized invoice never changes
+    assert invoice.amount_due == Money("36.00", "EUR")
     customer.refresh_from_db()
-    assert customer.credit_balance == Decimal("10.00")
+    assert customer.credit_balance == Decimal("0.00")
+    assert not customer.credit_entries.exists()
 
 
 def test_the_note_crediting_the_last_cent_takes_exactly_the_vat_left():

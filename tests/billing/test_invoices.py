@@ -76,7 +76,7 @@ def test_eu_customer_with_vat_number_gets_reverse_charge():
 
 def test_credit_is_used_before_vat():
     customer = CustomerFactory(country="FR")
-    credit_grant(customer=customer, amount=Decimal("15.00"), reason="decrease")
+    credit_grant(kind="staff_grant", customer=customer, amount=Decimal("15.00"), reason="decrease")
     invoice = invoice_finalize(invoice=_draft(customer, (10, "4.00")), actor=None)
     assert invoice.credit_applied == Money("15.00", "EUR")
     assert invoice.vat_amount == Money("5.00", "EUR")
@@ -91,7 +91,7 @@ def test_credit_is_used_before_vat():
 
 def test_credit_covering_the_whole_invoice_pays_it_and_keeps_the_rest():
     customer = CustomerFactory(country="FR")
-    credit_grant(customer=customer, amount=Decimal("50.00"), reason="decrease")
+    credit_grant(kind="staff_grant", customer=customer, amount=Decimal("50.00"), reason="decrease")
     invoice = invoice_finalize(invoice=_draft(customer, (10, "4.00")), actor=None)
     assert invoice.total == Money("0.00", "EUR")
     assert invoice.status == InvoiceStatus.PAID

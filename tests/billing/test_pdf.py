@@ -58,7 +58,9 @@ def test_pdf_carries_number_dates_parties_lines_vat_totals_and_transfer_referenc
         name="Acme SAS", address_line1="8 avenue des Ternes", postal_code="75017", city="Paris"
     )
     subscription = SubscriptionFactory(customer=customer, organization_name="Acme Paris")
-    credit_grant(customer=customer, amount=Decimal("10.00"), reason="earlier decrease")
+    credit_grant(
+        kind="staff_grant", customer=customer, amount=Decimal("10.00"), reason="earlier decrease"
+    )
     invoice = _invoice(customer, subscription)
     # Later edits of the customer do not rewrite the invoice: bill_to was frozen.
     customer.name = "Acme Renamed"

@@ -20,8 +20,13 @@ from billing.services.proration import (
     proration_remaining_days,
     subscription_quantity_preview,
 )
-from billing.services.subscriptions import subscription_change_quantity
-from tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
+from billing.services.quantity_change import subscription_change_quantity
+from tests.factories import (
+    CustomerFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    period_invoice_paid,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -258,17 +263,27 @@ def test_monthly_decrease_goes_to_credit_to_the_cent(
     case, setup, today, quantity, credit, django_capture_on_commit_callbacks
 ):
     subscription = _subscription(**setup)
+    period_invoice_paid(subscription)  # the period was paid: its unused part comes back
     preview = subscription_quantity_preview(
         subscription=subscription, quantity=quantity, today=today
     )
-    assert (preview.credit_gained, preview.total_now) == (D(credit), D("0.00"))
+    assert (preview.credit_gained, preview.total_now, preview.reductions) == (
+        D(credit),
+        D("0.00"),
+        (),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         change = subscription_change_quantity(
-            subscription=subscription, quantity=quantity, actor=None, today=today
+            subscription=subscription,
+            quantity=quantity,
+            actor=None,
+            today=today,
+            expected_terms=preview.terms,
         )
     assert change.invoice is None
-    assert not Invoice.objects.exists()
+    assert not Invoice.objects.filter(kind=InvoiceKind.PRORATION).exists()
     assert change.credit_entry.amount == D(credit)
+    assert change.credit_entry.kind == "decrease"
     subscription.customer.refresh_from_db()
     assert subscription.customer.credit_balance == D(credit)
     subscription.organization.refresh_from_db()
@@ -304,8 +319,9 @@ def test_yearly_decrease_waits_for_the_renewal_without_credit(django_capture_on_
     assert (subscription.quantity, subscription.pending_quantity) == (10, None)
 
 
-def test_increase_then_decrease_on_the_same_day_nets_to_zero():
+def test_increase_then_decrease_on_the_same_day_nets_to_zero_without_credit():
     subscription = _subscription(start=date(2026, 11, 1))
+    period_invoice_paid(subscription)
     today = date(2026, 11, 23)
     up = subscription_change_quantity(
         subscription=subscription, quantity=15, actor=None, today=today
@@ -314,8 +330,18 @@ def test_increase_then_decrease_on_the_same_day_nets_to_zero():
         subscription=subscription, quantity=10, actor=None, today=today
     )
     assert up.invoice.subtotal == Money("5.33", "EUR")  # 4.00 x 5 x 8/30 = 5.333...
-    assert down.credit_entry.amount == D("5.33")
-    assert up.invoice.subtotal.amount - down.credit_entry.amount == D("0.00")
+    # The unpaid increase is credited off its own invoice, which is void: no credit.
+    (note,) = down.credit_notes
+    assert (note.invoice, note.subtotal, note.total) == (
+        up.invoice,
+        Money("5.33", "EUR"),
+        up.invoice.total,
+    )
+    assert down.credit_entry is None
+    up.invoice.refresh_from_db()
+    assert (up.invoice.status, up.invoice.amount_due) == ("void", Money("0.00", "EUR"))
+    subscription.customer.refresh_from_db()
+    assert subscription.customer.credit_balance == D("0.00")
     subscription.refresh_from_db()
     subscription.organization.refresh_from_db()
     assert subscription.quantity == subscription.organization.licence_count == 10
@@ -324,7 +350,9 @@ def test_increase_then_decrease_on_the_same_day_nets_to_zero():
 def test_credit_covering_the_charge_fully_pays_the_invoice():
     subscription = _subscription(start=date(2026, 11, 1))
     customer = subscription.customer
-    credit_grant(customer=customer, amount=D("20.00"), reason="earlier decrease")
+    credit_grant(
+        kind="staff_grant", customer=customer, amount=D("20.00"), reason="earlier decrease"
+    )
     preview = subscription_quantity_preview(
         subscription=subscription, quantity=13, today=date(2026, 11, 23)
     )
@@ -347,7 +375,7 @@ def test_credit_covering_the_charge_fully_pays_the_invoice():
 def test_credit_covering_the_charge_partly_leaves_the_rest_with_vat_to_pay():
     subscription = _subscription(start=date(2026, 11, 1))
     customer = subscription.customer
-    credit_grant(customer=customer, amount=D("1.00"), reason="earlier decrease")
+    credit_grant(kind="staff_grant", customer=customer, amount=D("1.00"), reason="earlier decrease")
     preview = subscription_quantity_preview(
         subscription=subscription, quantity=13, today=date(2026, 11, 23)
     )

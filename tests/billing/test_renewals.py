@@ -14,6 +14,7 @@ from billing.models import Invoice, InvoiceKind, InvoiceStatus, SubscriptionStat
 from billing.services import renewals
 from billing.services.credit import credit_grant
 from billing.services.renewals import renewals_renew_chunk, renewals_run
+from billing.services.subscriptions import subscription_migrate_to_core
 from fleet.models import DeviceState
 from tests.factories import (
     CustomerFactory,
@@ -124,10 +125,11 @@ def test_a_yearly_decrease_takes_effect_at_the_renewal_and_fleet_gets_the_new_co
 def test_a_migration_to_core_takes_its_new_price_at_the_renewal():
     legacy = PlanFactory(kind="legacy", interval="month")
     core = PlanFactory(code="core-new", unit_price=Money("5.50", "EUR"))
-    subscription = SubscriptionFactory(plan=legacy, quantity=7, pending_plan=core)
+    subscription = SubscriptionFactory(plan=legacy, quantity=1)
+    for _ in range(7):
+        DeviceFactory(organization=subscription.organization, state="in_the_field")
+    subscription_migrate_to_core(subscription=subscription, plan=core, actor="staff")
     renewals_run(today=DEC_1)
-    subscription.refresh_from_db()
-    assert (subscription.plan, subscription.pending_plan) == (core, None)
     line = Invoice.objects.get().lines.get()
     assert (line.quantity, line.amount) == (7, Money("38.50", "EUR"))
 
@@ -135,7 +137,12 @@ def test_a_migration_to_core_takes_its_new_price_at_the_renewal():
 @time_machine.travel("2026-12-01 00:00:05+00:00", tick=False)
 def test_credit_is_used_before_vat_on_the_renewal_invoice():
     subscription = SubscriptionFactory(quantity=10)
-    credit_grant(customer=subscription.customer, amount=Decimal("15.00"), reason="decrease")
+    credit_grant(
+        kind="staff_grant",
+        customer=subscription.customer,
+        amount=Decimal("15.00"),
+        reason="decrease",
+    )
     renewals_run(today=DEC_1)
     invoice = Invoice.objects.get()
     assert (invoice.credit_applied, invoice.vat_amount, invoice.total) == (

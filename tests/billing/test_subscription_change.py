@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from billing.errors import BillingError
 from billing.models import CreditEntry, Invoice, PlanKind, SubscriptionStatus
 from billing.services.proration import subscription_quantity_preview
-from billing.services.subscriptions import subscription_change_quantity
+from billing.services.quantity_change import subscription_change_quantity
 from fleet.models import DeviceState, OrganizationMode
 from fleet.services.organizations import organization_set_billing_state
 from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory
@@ -132,7 +132,7 @@ def test_amounts_moved_since_the_preview(django_capture_on_commit_callbacks):
     )
     assert seen.total_now == Decimal("2.88")  # 9 days left when previewed
     message = _attempt(
-        subscription, 12, django_capture_on_commit_callbacks, expected_net_amount=seen.net_amount
+        subscription, 12, django_capture_on_commit_callbacks, expected_terms=seen.terms
     )
     assert "amounts changed since your preview" in message
     _assert_nothing_changed(subscription)

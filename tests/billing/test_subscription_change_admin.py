@@ -1,5 +1,6 @@
 """Staff change a customer's quantity from the admin: preview, confirm, same service."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -35,10 +36,12 @@ def test_staff_preview_then_confirm_on_the_customers_behalf(
         body = staff_client.post(_url(subscription), {"quantity": "12"}).content.decode()
         assert 'data-amount="total-now">2.56 EUR' in body  # 4.00 x 2 x 8/30 = 2.13 + VAT
         assert not Invoice.objects.exists()
+        terms = re.search(r'name="expected_terms" value="([^"]+)"', body).group(1)
+        assert "now=2.56" in terms
         with django_capture_on_commit_callbacks(execute=True):
             response = staff_client.post(
                 _url(subscription),
-                {"quantity": "12", "expected_net_amount": "2.56", "confirm": "1"},
+                {"quantity": "12", "expected_terms": terms, "confirm": "1"},
             )
     assert response.status_code == 302
     invoice = Invoice.objects.get()
@@ -55,7 +58,7 @@ def test_staff_see_the_legacy_refusal_and_nothing_changes(staff_client):
     body = staff_client.get(_url(subscription)).content.decode()
     assert "not yet migrated to the Core plan" in body
     staff_client.post(
-        _url(subscription), {"quantity": "5", "expected_net_amount": "0", "confirm": "1"}
+        _url(subscription), {"quantity": "5", "expected_terms": "from=1;to=5", "confirm": "1"}
     )
     subscription.refresh_from_db()
     assert subscription.quantity == 1

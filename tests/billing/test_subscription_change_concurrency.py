@@ -10,7 +10,7 @@ from django.db import connection
 
 from billing.errors import BillingError
 from billing.models import CreditEntry, Invoice, InvoiceKind, Subscription
-from billing.services.subscriptions import subscription_change_quantity
+from billing.services.quantity_change import subscription_change_quantity
 from tests.factories import SubscriptionFactory
 
 TODAY = date(2026, 11, 23)  # 8 of 30 days left in November

@@ -103,7 +103,7 @@ def test_cancel_erases_the_organization_and_its_devices_and_keeps_the_invoices()
         subscription_resume(subscription=subscription, actor="staff")
 
 
-def test_migrate_to_core_counts_the_devices_in_the_field_and_prices_from_the_renewal():
+def test_migrate_to_core_counts_the_devices_in_the_field_and_is_core_at_once():
     legacy = PlanFactory(kind="legacy", interval="month")
     core = PlanFactory(code="core-month-eur-2026", unit_price=Money("5.00", "EUR"))
     subscription = SubscriptionFactory(plan=legacy, quantity=1)
@@ -111,11 +111,8 @@ def test_migrate_to_core_counts_the_devices_in_the_field_and_prices_from_the_ren
         DeviceFactory(organization=subscription.organization, state=state)
     subscription_migrate_to_core(subscription=subscription, plan=core, actor="staff")
     subscription.refresh_from_db()
-    assert (subscription.plan, subscription.pending_plan, subscription.quantity) == (
-        legacy,
-        core,
-        4,
-    )
+    # Core from now (the licences are capped now); the period keeps its legacy invoice.
+    assert (subscription.plan, subscription.quantity) == (core, 4)
     assert (subscription.billing_day, subscription.current_period_end) == (1, date(2026, 12, 1))
     org = Organization.objects.get()
     assert (org.licensed, org.licence_count, org.mode) == (True, 4, OrganizationMode.ACTIVE)
@@ -128,9 +125,22 @@ def test_migrate_to_core_counts_the_devices_in_the_field_and_prices_from_the_ren
 
 def test_migrate_with_no_device_in_the_field_buys_one_licence():
     subscription = SubscriptionFactory(plan=PlanFactory(kind="legacy", interval="year"))
-    subscription_migrate_to_core(subscription=subscription, plan=PlanFactory(), actor="staff")
+    subscription_migrate_to_core(
+        subscription=subscription, plan=PlanFactory(interval="year"), actor="staff"
+    )
     subscription.refresh_from_db()
     assert subscription.quantity == 1
+
+
+def test_migrate_refuses_a_core_plan_of_another_interval_and_changes_nothing():
+    legacy = PlanFactory(kind="legacy", interval="year")
+    subscription = SubscriptionFactory(plan=legacy, quantity=3)
+    with pytest.raises(BillingError, match="pick a yearly Core plan"):
+        subscription_migrate_to_core(
+            subscription=subscription, plan=PlanFactory(interval="month"), actor="staff"
+        )
+    subscription.refresh_from_db()
+    assert (subscription.plan, subscription.quantity) == (legacy, 3)
 
 
 def test_migrate_refuses_a_plan_in_another_currency_and_changes_nothing():
@@ -139,5 +149,5 @@ def test_migrate_refuses_a_plan_in_another_currency_and_changes_nothing():
     with pytest.raises(BillingError, match="priced in USD"):
         subscription_migrate_to_core(subscription=subscription, plan=usd_core, actor="staff")
     subscription.refresh_from_db()
-    assert (subscription.quantity, subscription.pending_plan) == (3, None)
+    assert (subscription.quantity, subscription.plan.kind) == (3, "legacy")
     assert subscription.organization.licence_count == 0

@@ -10,10 +10,15 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
+from playwright.sync_api import expect
 
 from accounts.models import User
 from tests.factories import CustomerFactory, SubscriptionFactory
 from tests.portal.conftest import code_from_mail
+
+# A shared 2-core CI machine can be slow: wait longer before calling an expectation failed
+# (milliseconds; nothing here measures speed).
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(autouse=True)

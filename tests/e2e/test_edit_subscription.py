@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from billing.models import Invoice, InvoiceKind, PlanKind
 from fleet.models import DeviceState
-from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory
+from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory, period_invoice_paid
 
 # 23 November 2026: 8 of November's 30 days are left, so one licence costs 4.00 x 8/30.
 NOW = "2026-11-23T10:00:00Z"
@@ -113,6 +113,7 @@ def test_edit_subscription_without_javascript(
     _browser, live_server, log_in, core_subscription, on_november_23rd
 ):
     subscription = core_subscription
+    period_invoice_paid(subscription)  # a decrease gives back only what was paid
     context = _browser.new_context(base_url=live_server.url, java_script_enabled=False)
     context.set_default_timeout(10_000)  # milliseconds
     try:

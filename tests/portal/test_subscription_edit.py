@@ -1,5 +1,6 @@
 """Edit Subscription through HTTP, as the browser without JavaScript sends it."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from django.urls import reverse
 from billing.models import CreditEntry, Invoice, PlanKind
 from billing.services.credit import credit_grant
 from fleet.models import DeviceState
-from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory
+from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory, period_invoice_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,8 @@ def test_preview_then_confirm_without_javascript(client, django_capture_on_commi
     assert 'data-amount="vat">1.07 EUR' in body
     assert 'data-amount="total-now">6.40 EUR' in body
     assert 'data-amount="next-renewal">144.00 EUR' in body  # 30 x 4.00 + VAT
-    assert 'name="expected_net_amount" value="6.40"' in body
+    terms = re.search(r'name="preview_terms" value="([^"]+)"', body).group(1)
+    assert terms == "from=25;to=30;credit_used=0.00;now=6.40;reduce=;credit_gained=0.00"
     assert not Invoice.objects.exists()  # a preview changes nothing
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -66,7 +68,7 @@ def test_preview_then_confirm_without_javascript(client, django_capture_on_commi
             {
                 "quantity": "30",
                 "previewed_quantity": "30",
-                "expected_net_amount": "6.40",
+                "preview_terms": terms,
                 "action": "confirm",
             },
             follow=True,
@@ -88,7 +90,7 @@ def test_confirm_with_another_quantity_than_previewed_changes_nothing(client):
         {
             "quantity": "40",
             "previewed_quantity": "30",
-            "expected_net_amount": "6.40",
+            "preview_terms": "from=25;to=30;credit_used=0.00;now=6.40;reduce=;credit_gained=0.00",
             "action": "confirm",
         },
     )
@@ -120,12 +122,16 @@ def test_refused_quantity_shows_why_in_the_preview(client):
 
 def test_monthly_decrease_preview_shows_the_credit(client):
     subscription = SubscriptionFactory(quantity=25)
+    period_invoice_paid(subscription)
+    mail.outbox.clear()
     client.force_login(subscription.customer.contact)
     fragment = client.get(
         reverse("portal:subscription_preview", args=[subscription.public_id]), {"quantity": "20"}
     ).content.decode()
     assert 'data-amount="credit-gained">5.33 EUR' in fragment
-    assert 'name="expected_net_amount" value="-5.33"' in fragment
+    assert "reduce=;credit_gained=5.33" in fragment
+    assert Invoice.objects.count() == 1 and not CreditEntry.objects.exists()
+    assert mail.outbox == []
 
 
 def test_yearly_decrease_preview_says_the_licences_stay_until_renewal(client):
@@ -150,7 +156,7 @@ def test_legacy_subscription_page_says_not_yet_migrated_and_changes_nothing(clie
         {
             "quantity": "5",
             "previewed_quantity": "5",
-            "expected_net_amount": "0",
+            "preview_terms": "from=1;to=5",
             "action": "confirm",
         },
     ).content.decode()
@@ -173,7 +179,7 @@ def test_another_customers_subscription_is_not_found(client):
         {
             "quantity": "12",
             "previewed_quantity": "12",
-            "expected_net_amount": "2.56",
+            "preview_terms": "from=10;to=12",
             "action": "confirm",
         },
     )
@@ -184,7 +190,9 @@ def test_another_customers_subscription_is_not_found(client):
 
 def test_preview_amount_is_exact_for_the_credit_held(client):
     subscription = SubscriptionFactory(quantity=25)
-    credit_grant(customer=subscription.customer, amount=Decimal("2.00"), reason="test")
+    credit_grant(
+        kind="staff_grant", customer=subscription.customer, amount=Decimal("2.00"), reason="test"
+    )
     client.force_login(subscription.customer.contact)
     fragment = client.get(
         reverse("portal:subscription_preview", args=[subscription.public_id]), {"quantity": "30"}
