@@ -6,7 +6,6 @@ the same steps on a stand-in device kept in the cache: the same checks, the same
 rendered (not sent), the same answers. Refusals raise `LoginError` with a message for people.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
 from accounts.models import User
+from accounts.throttle import throttle_count, throttle_key, throttle_peek, throttle_reset
 from audit.services import audit_record
 
 DEVICE_NAME = "Login code"
@@ -218,7 +218,7 @@ def login_password_check(*, email: str, password: str, client_ip: str) -> User:
         "log in with a code.",
     )
     failures_key = _cache_key("password-address", email)
-    if (cache.get(failures_key) or 0) >= settings.PORTAL_LOGIN_PASSWORD_FAILURES_PER_ADDRESS:
+    if throttle_peek(key=failures_key) >= settings.PORTAL_LOGIN_PASSWORD_FAILURES_PER_ADDRESS:
         raise LoginError(
             "Too many wrong passwords for this address. Wait an hour, or log in with a code "
             "instead.",
@@ -237,7 +237,7 @@ def login_password_check(*, email: str, password: str, client_ip: str) -> User:
             "That e-mail address and password do not match. Check them, or log in with a "
             "code: a forgotten password is simply a code login."
         )
-    cache.delete(failures_key)
+    throttle_reset(key=failures_key)
     return user
 
 
@@ -259,22 +259,15 @@ def login_password_set(*, user: User, password: str) -> None:
     )
 
 
-# ---- rate limits (cache, fixed windows) ----------------------------------------------
+# ---- rate limits (accounts.throttle: cache counters, fixed windows) ------------------
 
 
 def _cache_key(kind: str, subject: str) -> str:
-    # Hashed: addresses and IPs stay out of cache keys (and their length limits).
-    return f"portal-login:{kind}:{hashlib.sha256(subject.encode()).hexdigest()}"
+    return throttle_key(scope="portal-login", kind=kind, subject=subject)
 
 
 def _rate_count(*, key: str) -> int:
-    window = settings.PORTAL_LOGIN_RATE_WINDOW
-    cache.add(key, 0, timeout=window)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        return 1
+    return throttle_count(key=key, window=settings.PORTAL_LOGIN_RATE_WINDOW)
 
 
 def _rate_limit_hit(*, kind: str, subject: str, limit: int, message: str) -> None:

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 
+from accounts.admin_site import StaffAdminSite
 from portal.views import account, auth, invoices, organizations, pages, subscriptions
 
-# Staff hold the keys to every customer: the admin asks for a TOTP code after the password.
-admin.site.__class__ = OTPAdminSite
+# Staff hold the keys to every customer: the admin asks for the password and a TOTP code,
+# on one page (accounts.admin_site).
+admin.site.__class__ = StaffAdminSite
 admin.site.site_header = "CAJ billing back office"
 admin.site.site_title = "CAJ back office"
 

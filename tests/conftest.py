@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM must still
@@ -46,6 +47,15 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(autouse=True)
+def _clean_cache():
+    """Every test starts with an empty cache: login rate limits (portal and staff admin,
+    where every staff_client login counts) live there."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_and_mail(settings, tmp_path):
     settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
 
@@ -71,8 +81,8 @@ def staff_user(db):
 
 @pytest.fixture
 def staff_client(client, staff_user):
-    """The Django test client logged in to the admin with password and TOTP code;
-    `staff_client.staff` is the user."""
+    """The Django test client logged in to the admin on its one-step page (e-mail,
+    password, TOTP code); `staff_client.staff` is the user."""
     from django.urls import reverse
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -82,10 +92,9 @@ def staff_client(client, staff_user):
     response = client.post(
         reverse("admin:login"),
         {
-            "username": staff_user.email,
+            "email": staff_user.email,
             "password": STAFF_PASSWORD,
-            "otp_device": device.persistent_id,
-            "otp_token": totp_token(device),
+            "code": totp_token(device),
         },
     )
     assert response.status_code == 302, response.content[:2000]

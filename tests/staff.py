@@ -1,4 +1,4 @@
-"""Staff helpers for tests: the admin asks for a TOTP code after the password."""
+"""Staff helpers for tests: the admin login asks for the password and a TOTP code."""
 
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice

@@ -223,6 +223,13 @@ PORTAL_LOGIN_PASSWORD_FAILURES_PER_ADDRESS = env.int(
 )
 PORTAL_LOGIN_PASSWORD_ATTEMPTS_PER_IP = env.int("PORTAL_LOGIN_PASSWORD_ATTEMPTS_PER_IP", default=30)
 
+# Staff login to the admin (accounts/staff_login.py): attempts (e-mail + password + TOTP
+# code), right or wrong, per fixed window of STAFF_LOGIN_RATE_WINDOW seconds. Past a limit
+# the attempt is refused unchecked. A login resets its address's count, not its IP's.
+STAFF_LOGIN_RATE_WINDOW = env.int("STAFF_LOGIN_RATE_WINDOW", default=60 * 60)  # seconds
+STAFF_LOGIN_ATTEMPTS_PER_ADDRESS = env.int("STAFF_LOGIN_ATTEMPTS_PER_ADDRESS", default=5)
+STAFF_LOGIN_ATTEMPTS_PER_IP = env.int("STAFF_LOGIN_ATTEMPTS_PER_IP", default=30)
+
 # Reminders and renewals (billing)
 # Reminder e-mails for an unpaid invoice, in days relative to its due date (0 = on the due
 # date); each stage is sent once.

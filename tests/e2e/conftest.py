@@ -8,7 +8,6 @@
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -19,13 +18,6 @@ from tests.portal.conftest import code_from_mail
 # A shared 2-core CI machine can be slow: wait longer before calling an expectation failed
 # (milliseconds; nothing here measures speed).
 expect.set_options(timeout=15_000)
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -72,10 +64,19 @@ def login_by_code(page, email: str) -> None:
     page.get_by_role("button", name="Log out").wait_for()
 
 
+def staff_log_in(page, email: str, password: str, code: str) -> None:
+    """Fills in and sends the admin's one-step login page."""
+    page.goto("/admin/login/")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("6-digit code").fill(code)
+    page.get_by_role("button", name="Log in").click()
+
+
 @pytest.fixture
 def staff_page(_browser, live_server, staff_user):
-    """A browser page logged in to the admin the way staff do it: e-mail and password,
-    then the authenticator device and its current TOTP code. `page.staff` is the user."""
+    """A browser page logged in to the admin the way staff do it: e-mail, password and
+    the current TOTP code of their authenticator app, on one page. `page.staff` is the user."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from tests.staff import STAFF_PASSWORD, totp_token
@@ -84,16 +85,7 @@ def staff_page(_browser, live_server, staff_user):
     context = _browser.new_context(base_url=live_server.url)
     context.set_default_timeout(10_000)  # milliseconds
     page = context.new_page()
-    page.goto("/admin/login/")
-    page.fill("input[name=username]", staff_user.email)
-    page.fill("input[name=password]", STAFF_PASSWORD)
-    page.fill("input[name=otp_token]", totp_token(device))
-    page.get_by_role("button", name="Log in").click()
-    # django-otp then asks which device the code comes from.
-    page.get_by_label("OTP Device:").select_option(label="app")
-    page.fill("input[name=password]", STAFF_PASSWORD)
-    page.fill("input[name=otp_token]", totp_token(device))
-    page.get_by_role("button", name="Log in").click()
+    staff_log_in(page, staff_user.email, STAFF_PASSWORD, totp_token(device))
     page.wait_for_url("**/admin/")
     page.staff = staff_user
     yield page

@@ -1,21 +1,13 @@
-"""Fixtures for the portal tests: a clean cache (login rate limits live there), customers
-whose contacts log in, a staff client past the TOTP step, and reading codes from e-mails."""
+"""Fixtures for the portal tests: customers whose contacts log in, and reading codes from
+e-mails. (tests/conftest.py clears the cache, where login rate limits live, around each test.)"""
 
 import re
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 
 from accounts.models import User
 from tests.factories import CustomerFactory
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -201,7 +201,8 @@ def test_a_customer_never_reaches_the_admin(a_and_b):
         assert response["Location"].startswith(reverse("admin:login")), url
     # Nor with the portal password on the admin's login form.
     response = client.post(
-        reverse("admin:login"), {"username": contact.email, "password": "tulip-orbit-42"}
+        reverse("admin:login"),
+        {"email": contact.email, "password": "tulip-orbit-42", "code": "123456"},
     )
     assert response.status_code == 200
     assert client.get(reverse("admin:index")).status_code == 302

@@ -1,5 +1,5 @@
-"""The staff admin: TOTP second factor, every model listed, bad input refused, invoices
-read-only once finalized."""
+"""The staff admin: TOTP second factor (the login page itself: test_admin_login.py), every
+model listed, bad input refused, invoices read-only once finalized."""
 
 from datetime import date
 from decimal import Decimal
@@ -29,10 +29,9 @@ def test_password_alone_does_not_open_the_admin(client):
     response = client.post(
         reverse("admin:login"),
         {
-            "username": staff.email,
+            "email": staff.email,
             "password": "staff-password-1",
-            "otp_device": device.persistent_id,
-            "otp_token": "000000" if totp_token(device) != "000000" else "111111",
+            "code": "000000" if totp_token(device) != "000000" else "111111",
         },
     )
     assert response.status_code == 200
