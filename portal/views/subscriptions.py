@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.errors import BillingError
 from billing.models import Subscription
+from billing.money import money_format
 from billing.selectors import subscription_for_customer, subscriptions_overview_for_customer
 from billing.services.proration import (
     SCHEDULED_DECREASE,
@@ -127,12 +128,13 @@ def _success_message(change) -> str:
     if change.invoice is not None:
         return (
             f"{subscription.public_id} now has {preview.new_quantity} licences. Invoice "
-            f"{change.invoice.number} for {change.invoice.total} was issued."
+            f"{change.invoice.number} for {money_format(change.invoice.total)} was issued."
         )
     if change.credit_entry is not None:
         return (
             f"{subscription.public_id} now has {preview.new_quantity} licences. "
-            f"{change.credit_entry.amount} {preview.currency} was added to your credit."
+            f"{money_format(change.credit_entry.amount, preview.currency)} was added to your "
+            "credit."
         )
     if preview.change == SCHEDULED_DECREASE:
         return (

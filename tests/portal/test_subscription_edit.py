@@ -73,7 +73,7 @@ def test_preview_then_confirm_without_javascript(client, django_capture_on_commi
         )
     body = response.content.decode()
     invoice = Invoice.objects.get()
-    assert f"now has 30 licences. Invoice {invoice.number} for €6.40 was issued." in body
+    assert f"now has 30 licences. Invoice {invoice.number} for 6.40 EUR was issued." in body
     assert "<dd data-current-quantity>30</dd>" in body
     subscription.refresh_from_db()
     assert subscription.quantity == 30
