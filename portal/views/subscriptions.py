@@ -84,6 +84,7 @@ def subscription_edit(request, *, customer, public_id):
     action = request.POST.get("action")
     if request.method == "POST" and action == "confirm":
         confirm = QuantityConfirmForm(request.POST)
+        refused = ""
         if confirm.is_valid():
             try:
                 change = subscription_change_quantity(
@@ -93,13 +94,16 @@ def subscription_edit(request, *, customer, public_id):
                     expected_net_amount=confirm.expected,
                 )
             except BillingError as error:
-                messages.error(request, error.message)
+                refused = error.message
             else:
                 messages.success(request, _success_message(change))
                 return redirect("portal:subscription_edit", public_id=subscription.public_id)
         else:
-            messages.error(request, " ".join(confirm.non_field_errors()) or "Check the form.")
+            refused = " ".join(confirm.non_field_errors()) or "Check the form."
         context.update(_preview_context(subscription, request.POST))
+        # The preview often refuses for the same reason: say it once, in the preview.
+        if refused != context["preview_error"]:
+            messages.error(request, refused)
     elif request.method == "POST" or "quantity" in request.GET:
         context.update(_preview_context(subscription, request.POST or request.GET))
     data = request.POST if request.method == "POST" else request.GET
