@@ -39,6 +39,8 @@ def test_edit_subscription_end_to_end(page, log_in, core_subscription, on_novemb
     expect(row).to_contain_text("120.00 EUR")  # next invoice: 25 x 4.00 + 20% VAT
     row.get_by_role("link", name="Edit Subscription").click()
     expect(page.get_by_role("heading", name="Edit Subscription")).to_be_visible()
+    # The preview script is deferred: typing before it runs would go unnoticed.
+    page.wait_for_load_state()
 
     # Below the devices in the field: refused, with how many must go back to stock.
     page.get_by_label("Number of licences").fill("15")
