@@ -15,6 +15,7 @@ from reportlab.platypus.flowables import KeepTogether
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
 from billing.models import Invoice, InvoiceStatus
+from billing.money import money_format
 
 _COUNTRIES = dict(COUNTRY_CHOICES)
 _STYLES = getSampleStyleSheet()
@@ -31,9 +32,8 @@ def _esc(text) -> str:
 
 
 def _amount(value, currency: str) -> str:
-    # Money or Decimal, always two decimals and the currency code (no locale guessing).
-    amount = getattr(value, "amount", value)
-    return f"{amount:,.2f} {currency}"
+    # The portal's format (billing.money.money_format); the built-in fonts have no U+2212.
+    return money_format(value, currency, minus="-")
 
 
 def _date(value) -> str:

@@ -61,5 +61,6 @@ portal_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/mdm/", include("fleet.api_urls")),
+    path("favicon.ico", pages.favicon),
     path("", include((portal_patterns, "portal"))),
 ]

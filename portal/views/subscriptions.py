@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.errors import BillingError
 from billing.models import Subscription
+from billing.money import money_format
 from billing.selectors import subscription_for_customer, subscriptions_overview_for_customer
 from billing.services.proration import (
     DECREASE,
@@ -84,6 +85,7 @@ def subscription_edit(request, *, customer, public_id):
     action = request.POST.get("action")
     if request.method == "POST" and action == "confirm":
         confirm = QuantityConfirmForm(request.POST)
+        refused = ""
         if confirm.is_valid():
             try:
                 change = subscription_change_quantity(
@@ -93,13 +95,16 @@ def subscription_edit(request, *, customer, public_id):
                     expected_terms=confirm.expected,
                 )
             except BillingError as error:
-                messages.error(request, error.message)
+                refused = error.message
             else:
                 messages.success(request, _success_message(change))
                 return redirect("portal:subscription_edit", public_id=subscription.public_id)
         else:
-            messages.error(request, " ".join(confirm.non_field_errors()) or "Check the form.")
+            refused = " ".join(confirm.non_field_errors()) or "Check the form."
         context.update(_preview_context(subscription, request.POST))
+        # The preview often refuses for the same reason: say it once, in the preview.
+        if refused != context["preview_error"]:
+            messages.error(request, refused)
     elif request.method == "POST" or "quantity" in request.GET:
         context.update(_preview_context(subscription, request.POST or request.GET))
     data = request.POST if request.method == "POST" else request.GET
@@ -128,18 +133,20 @@ def _success_message(change) -> str:
     if change.invoice is not None:
         return (
             f"{subscription.public_id} now has {preview.new_quantity} licences. Invoice "
-            f"{change.invoice.number} for {change.invoice.total} was issued."
+            f"{change.invoice.number} for {money_format(change.invoice.total)} was issued."
         )
     if preview.change == DECREASE:
         parts = [f"{subscription.public_id} now has {preview.new_quantity} licences."]
         parts += [
             f"Credit note {note.number} lowers invoice {note.invoice.number} by "
-            f"{note.applied_to_invoice.amount} {preview.currency}."
+            f"{money_format(note.applied_to_invoice.amount, preview.currency)}."
             for note in change.credit_notes
             if note.applied_to_invoice.amount
         ]
         if preview.credit_gained:
-            parts.append(f"{preview.credit_gained} {preview.currency} was added to your credit.")
+            parts.append(
+                f"{money_format(preview.credit_gained, preview.currency)} was added to your credit."
+            )
         return " ".join(parts)
     if preview.change == SCHEDULED_DECREASE:
         return (

@@ -39,6 +39,8 @@ def test_edit_subscription_end_to_end(page, log_in, core_subscription, on_novemb
     expect(row).to_contain_text("120.00 EUR")  # next invoice: 25 x 4.00 + 20% VAT
     row.get_by_role("link", name="Edit Subscription").click()
     expect(page.get_by_role("heading", name="Edit Subscription")).to_be_visible()
+    # The preview script is deferred: typing before it runs would go unnoticed.
+    page.wait_for_load_state()
 
     # Below the devices in the field: refused, with how many must go back to stock.
     page.get_by_label("Number of licences").fill("15")
@@ -51,7 +53,7 @@ def test_edit_subscription_end_to_end(page, log_in, core_subscription, on_novemb
     page.get_by_label("Number of licences").fill("30")
     preview = page.locator("#preview")
     expect(preview.locator('[data-amount="subtotal"]')).to_have_text("5.33 EUR")  # 4 x 5 x 8/30
-    expect(preview.locator('[data-amount="credit-used"]')).to_have_text("0.00 EUR")
+    expect(preview.locator('[data-amount="credit-used"]')).to_have_count(0)  # no credit held
     expect(preview.locator('[data-amount="vat"]')).to_have_text("1.07 EUR")
     expect(preview.locator('[data-amount="total-now"]')).to_have_text("6.40 EUR")
     expect(preview.locator('[data-amount="new-quantity"]')).to_have_text("30 licences")

@@ -1,8 +1,10 @@
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from accounts.models import User
 from billing.models import Customer, Invoice, Subscription
@@ -52,3 +54,24 @@ def test_seed_demo_is_deterministic_and_safe_to_run_twice():
     assert 55 <= Device.objects.count() <= 65
     statuses = {status for _, _, status in first[3]}
     assert statuses == {"paid", "open"}
+
+
+def test_seed_demo_shows_every_mode_a_customer_meets():
+    call_command("seed_demo", stdout=StringIO())
+    modes = dict(
+        Subscription.objects.filter(customer__contact__email="billing@acme.example").values_list(
+            "public_id", "organization__mode"
+        )
+    )
+    assert modes == {
+        "SUB-ACMEPAR2": "active",
+        "SUB-ACMEYRN3": "restricted",
+        "SUB-ACMERTA4": "read_only",
+    }
+    today = timezone.now().date()
+    overdue = Invoice.objects.get(status="open", due_on__lt=today)
+    assert overdue.subscription.public_id == "SUB-ACMERTA4"
+    lyon = Organization.objects.get(subscription__public_id="SUB-ACMEYRN3")
+    assert lyon.devices.filter(state="in_the_field").count() > lyon.licence_count == 9
+    acme = Customer.objects.get(contact__email="billing@acme.example")
+    assert acme.vat_number and acme.vat_number != settings.BILLING_SELLER["vat_number"]

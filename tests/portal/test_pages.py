@@ -24,3 +24,11 @@ def test_anonymous_visitor_is_sent_to_login(client):
     response = client.get(reverse("portal:invoices"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("portal:login"))
+
+
+def test_favicon_is_linked_and_favicon_ico_redirects_to_it(client):
+    svg = "/static/favicon.svg"
+    body = client.get(reverse("portal:login")).content.decode()
+    assert f'<link rel="icon" href="{svg}" type="image/svg+xml">' in body
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == svg

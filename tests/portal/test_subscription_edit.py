@@ -1,6 +1,7 @@
 """Edit Subscription through HTTP, as the browser without JavaScript sends it."""
 
 import re
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from django.urls import reverse
 
 from billing.models import CreditEntry, Invoice, PlanKind
 from billing.services.credit import credit_grant
+from billing.services.subscriptions import subscription_cancel, subscription_pause
 from fleet.models import DeviceState
 from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory, period_invoice_paid
 
@@ -41,7 +43,7 @@ def test_overview_lists_plan_usage_billing_date_and_next_invoice(client):
     body = client.get(reverse("portal:subscriptions")).content.decode()
     core_row = body.split(f'data-subscription="{subscription.public_id}"')[1].split("</tr>")[0]
     assert "Monthly" in core_row and "1 Dec 2026" in core_row
-    assert '<td class="num" data-in-use>18</td>' in core_row
+    assert "data-in-use>18</td>" in core_row
     assert "120.00 EUR" in core_row  # 25 x 4.00 + 20% VAT
     assert _edit_url(subscription) in core_row and "Edit Subscription" in core_row
     legacy_row = body.split(f'data-subscription="{legacy.public_id}"')[1].split("</tr>")[0]
@@ -75,7 +77,7 @@ def test_preview_then_confirm_without_javascript(client, django_capture_on_commi
         )
     body = response.content.decode()
     invoice = Invoice.objects.get()
-    assert f"now has 30 licences. Invoice {invoice.number} for €6.40 was issued." in body
+    assert f"now has 30 licences. Invoice {invoice.number} for 6.40 EUR was issued." in body
     assert "<dd data-current-quantity>30</dd>" in body
     subscription.refresh_from_db()
     assert subscription.quantity == 30
@@ -200,3 +202,82 @@ def test_preview_amount_is_exact_for_the_credit_held(client):
     assert 'data-amount="credit-used">−2.00 EUR' in fragment
     assert 'data-amount="vat">0.67 EUR' in fragment  # (5.33 - 2.00) x 20% = 0.666
     assert 'data-amount="total-now">4.00 EUR' in fragment
+
+
+def test_preview_without_credit_hides_the_zero_credit_line(client):
+    subscription = SubscriptionFactory(quantity=25)
+    client.force_login(subscription.customer.contact)
+    fragment = client.get(
+        reverse("portal:subscription_preview", args=[subscription.public_id]), {"quantity": "30"}
+    ).content.decode()
+    assert "Credit used" not in fragment and 'data-amount="credit-used"' not in fragment
+    assert "Total charged now" in fragment
+
+
+def test_charged_now_is_said_only_when_something_is_charged(client):
+    subscription = SubscriptionFactory(quantity=25)
+    credit_grant(
+        kind="staff_grant", customer=subscription.customer, amount=Decimal("100.00"), reason="test"
+    )
+    client.force_login(subscription.customer.contact)
+    preview = reverse("portal:subscription_preview", args=[subscription.public_id])
+    fragment = client.get(preview, {"quantity": "30"}).content.decode()
+    assert 'data-amount="total-now">0.00 EUR' in fragment  # the credit covers it all
+    assert "charged now" not in fragment.lower()
+    for quantity in ("20", "25"):  # a credit, then no change at all
+        fragment = client.get(preview, {"quantity": quantity}).content.decode()
+        assert "charged now" not in fragment.lower()
+    yearly = SubscriptionFactory(
+        customer=subscription.customer, quantity=25, plan=PlanFactory(interval="year")
+    )
+    preview = reverse("portal:subscription_preview", args=[yearly.public_id])
+    fragment = client.get(preview, {"quantity": "20"}).content.decode()
+    assert "takes effect at the next renewal" in fragment
+    assert "charged now" not in fragment.lower()
+
+
+def test_a_refused_confirmation_says_why_once(client):
+    subscription = SubscriptionFactory(quantity=25)
+    DeviceFactory.create_batch(
+        20, organization=subscription.organization, state=DeviceState.IN_THE_FIELD
+    )
+    client.force_login(subscription.customer.contact)
+    body = client.post(
+        _edit_url(subscription),
+        {
+            "quantity": "12",
+            "previewed_quantity": "12",
+            "expected_net_amount": "-5.00",
+            "action": "confirm",
+        },
+    ).content.decode()
+    assert body.count("20 devices are in the field") == 1
+    subscription.refresh_from_db()
+    assert subscription.quantity == 25
+
+
+def test_paused_and_cancelled_subscriptions_show_no_billing_date(client):
+    active = SubscriptionFactory(quantity=25)
+    paused = SubscriptionFactory(customer=active.customer, current_period_start=date(2026, 10, 5))
+    subscription_pause(subscription=paused, actor="test")
+    cancelled = SubscriptionFactory(
+        customer=active.customer, current_period_start=date(2026, 10, 7)
+    )
+    subscription_cancel(
+        subscription=cancelled, actor="test", confirm_name=cancelled.organization_name
+    )
+    client.force_login(active.customer.contact)
+    body = client.get(reverse("portal:subscriptions")).content.decode()
+    rows = {s.public_id: _row(body, s.public_id) for s in (active, paused, cancelled)}
+    assert "1 Dec 2026" in rows[active.public_id]
+    assert "5 Nov 2026" not in rows[paused.public_id]
+    assert "not renewed while paused" in rows[paused.public_id]
+    assert "7 Nov 2026" not in rows[cancelled.public_id]
+    assert "not renewed while cancelled" in rows[cancelled.public_id]
+    page = client.get(reverse("portal:organization", args=[paused.organization.pk]))
+    assert "5 Nov 2026" not in page.content.decode()
+
+
+def _row(body: str, public_id: str) -> str:
+    start = body.index(f'data-subscription="{public_id}"')
+    return body[start : body.index("</tr>", start)]

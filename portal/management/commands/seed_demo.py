@@ -1,5 +1,10 @@
 """Demo data. Deterministic: the same customers, plans, devices and invoices every run,
-placed relative to today so the current periods are current. Running it twice is safe."""
+placed relative to today so the current periods are current. Running it twice is safe.
+
+Acme SAS meets every mode a customer can meet: Acme Paris is active, Acme Lyon is
+restricted (renewed with fewer licences than devices in the field), Acme Retail is
+read-only (its previous invoice is unpaid past its due date). Acme's VAT number is not
+the seller's."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -20,10 +25,14 @@ from billing.services.invoices import (
     invoice_finalize,
     invoice_mark_paid,
 )
+from billing.services.overdue import overdue_mark
 from billing.services.periods import period_end_for
 from billing.services.subscriptions import subscription_create
 from fleet.models import Device, DeviceState
-from fleet.services.organizations import organization_refresh_mode
+from fleet.services.organizations import (
+    organization_refresh_mode,
+    organization_set_billing_state,
+)
 
 STAFF_EMAIL = "staff@caj.example"
 STAFF_PASSWORD = "demo-staff-2026"
@@ -43,9 +52,14 @@ PLANS = [
 #  devices in the field / in stock / in repair)
 ACME_SUBSCRIPTIONS = [
     ("SUB-ACMEPAR2", "Acme Paris", "core-monthly-eur", 25, 5, (18, 4, 2)),
-    ("SUB-ACMEYRN3", "Acme Lyon", "core-yearly-eur", 10, 40, (8, 3, 1)),
+    ("SUB-ACMEYRN3", "Acme Lyon", "core-yearly-eur", 12, 40, (11, 1, 0)),
     ("SUB-ACMERTA4", "Acme Retail", "legacy-monthly-eur", 1, 9, (9, 3, 1)),
 ]
+# Renewed with fewer licences (a yearly decrease scheduled a year ago) than the devices
+# still in the field: the organization is restricted until some go back to stock.
+RENEWED_WITH_FEWER_LICENCES = {"SUB-ACMEYRN3": 9}
+# The invoice of the previous period is still open past its due date: read-only.
+UNPAID_PAST_DUE = {"SUB-ACMERTA4"}
 GLOBEX_SUBSCRIPTIONS = [
     ("SUB-GBXNYC55", "Globex New York", "core-monthly-usd", 15, 3, (10, 2, 0)),
 ]
@@ -82,7 +96,7 @@ class Command(BaseCommand):
             contact_email="billing@acme.example",
             currency="EUR",
             country="FR",
-            vat_number="FR40303265045",
+            vat_number="FR44732829320",  # not the seller's (BILLING_SELLER)
             address_line1="8 avenue des Ternes",
             postal_code="75017",
             city="Paris",
@@ -116,9 +130,14 @@ class Command(BaseCommand):
                 )
         # Numbers are given in issue order, as the law wants them chronological.
         for period_start, subscription, billed in sorted(invoices, key=lambda row: row[0]):
-            # The demo keeps every organization out of read-only: what is past due is paid.
-            paid = (today - period_start).days >= settings.BILLING_INVOICE_DUE_DAYS
+            # What is past due is paid, except the previous period of UNPAID_PAST_DUE.
+            paid = (today - period_start).days >= settings.BILLING_INVOICE_DUE_DAYS and not (
+                subscription.public_id in UNPAID_PAST_DUE
+                and period_start < subscription.current_period_start
+            )
             self._invoice(subscription, subscription.plan, billed, period_start, paid)
+        # The nightly pass makes the organizations of overdue invoices read-only.
+        overdue_mark(today=today, actor="seed_demo")
 
     def _subscription(self, customer, public_id, org_name, plan, quantity, start, states, prefix):
         # The previous period (paid) and the current one (open, not yet due).
@@ -155,7 +174,16 @@ class Command(BaseCommand):
                 serial += 1
         organization_refresh_mode(organization=organization, actor="seed_demo")
         billed = quantity if plan.is_core else states[0]
-        return [(previous_start, subscription, billed), (start, subscription, billed)]
+        renewed_with = RENEWED_WITH_FEWER_LICENCES.get(public_id)
+        if renewed_with is None:
+            return [(previous_start, subscription, billed), (start, subscription, billed)]
+        # As the renewal applies a scheduled decrease: fewer licences for the MDM.
+        Subscription.objects.filter(pk=subscription.pk).update(quantity=renewed_with)
+        subscription.refresh_from_db()
+        organization_set_billing_state(
+            organization=organization, actor="seed_demo", licence_count=renewed_with
+        )
+        return [(previous_start, subscription, billed), (start, subscription, renewed_with)]
 
     def _invoice(self, subscription, plan, billed, period_start, paid):
         period_end = period_end_for(

@@ -1,0 +1,207 @@
+"""Every portal page in a real browser, on a phone (390 x 844) and on a laptop (1280 px).
+
+On the phone no page scrolls sideways (`document.documentElement.scrollWidth <= 390`) and
+the actions of the subscriptions and invoices lists are on screen; on the laptop every
+page loads. The customer is the demo's Acme SAS (`seed_demo`): Core monthly and yearly
+and legacy subscriptions, organizations with devices in each mode, paid, open and overdue
+invoices, plus a paused and a cancelled subscription with long names.
+
+Self-checking: VISITS must name every URL of the `portal` namespace. A new portal page
+fails `test_every_portal_url_is_visited` until it gets a row here.
+"""
+
+from collections.abc import Callable
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import Page, expect
+
+from billing.models import Customer, Plan
+from billing.services.subscriptions import subscription_cancel, subscription_pause
+from tests.e2e.conftest import ask_for_code
+from tests.factories import SubscriptionFactory
+from tests.portal.test_access_scoping import portal_url_patterns
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
+LONG_NAME = "Établissements Acme Logistique Internationale du Grand Nord-Est"
+
+
+class Visit:
+    """One browser tab going through the portal; `check()` after each page shown."""
+
+    def __init__(self, page: Page, customer: Customer, log_in: Callable):
+        self.page = page
+        self.customer = customer
+        self.log_in = log_in
+        self.checked: list[str] = []
+
+    def goto(self, path: str) -> None:
+        response = self.page.goto(path)
+        assert response is not None and response.ok, f"{path}: {response and response.status}"
+        self.check()
+
+    def check(self) -> None:
+        page = self.page
+        where = page.url
+        expect(page.locator("body")).not_to_be_empty()
+        width = page.viewport_size["width"]
+        if width <= PHONE["width"]:
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width, f"{where} is {scroll} px wide on a {width} px screen"
+            for action in page.locator("table.stack a, table.stack button").all():
+                box = action.bounding_box()
+                assert box is not None and box["x"] >= 0, f"{where}: {action} is hidden"
+                assert box["x"] + box["width"] <= width, f"{where}: {action} is off screen"
+        self.checked.append(where)
+
+
+def _login(v: Visit) -> None:
+    v.goto("/login/")
+
+
+def _login_password(v: Visit) -> None:
+    v.goto("/login/password/")
+
+
+def _login_code(v: Visit) -> None:
+    ask_for_code(v.page, v.customer.email)
+    v.check()
+
+
+def _login_code_resend(v: Visit) -> None:
+    v.page.get_by_role("button", name="send me a new code").click()
+    v.page.get_by_role("heading", name="Enter your code").wait_for()
+    v.check()
+
+
+def _home(v: Visit) -> None:
+    v.log_in(v.page, v.customer.contact)
+    v.goto("/")
+    expect(v.page.get_by_role("heading", level=1, name="Subscriptions")).to_be_visible()
+
+
+def _subscriptions(v: Visit) -> None:
+    v.goto("/subscriptions/")
+    expect(v.page.get_by_role("link", name="Edit Subscription")).to_have_count(2)
+
+
+def _subscription_edit(v: Visit) -> None:
+    for subscription in v.customer.subscriptions.order_by("public_id"):
+        v.goto(f"/subscriptions/{subscription.public_id}/edit/")
+    v.goto("/subscriptions/SUB-ACMEPAR2/edit/")
+    v.page.get_by_label("Number of licences").fill("30")
+    expect(v.page.locator('#preview [data-amount="total-now"]')).to_be_visible()
+    v.check()
+    v.page.get_by_label("Number of licences").fill("3")  # refused: devices in the field
+    expect(v.page.locator("#preview [data-preview-error]")).to_be_visible()
+    v.check()
+
+
+def _subscription_preview(v: Visit) -> None:
+    v.goto("/subscriptions/SUB-ACMEPAR2/preview/?quantity=1000")
+
+
+def _invoices(v: Visit) -> None:
+    v.goto("/invoices/")
+    expect(v.page.get_by_role("link", name="Pay")).not_to_have_count(0)
+    v.goto("/invoices/?status=open")
+
+
+def _invoice_detail(v: Visit) -> None:
+    for invoice in v.customer.invoices.order_by("number"):
+        v.goto(f"/invoices/{invoice.number}/")
+
+
+def _invoice_pdf(v: Visit) -> None:
+    number = v.customer.invoices.order_by("number").first().number
+    response = v.page.request.get(f"/invoices/{number}/pdf/")
+    assert response.ok and response.headers["content-type"] == "application/pdf"
+
+
+def _organization(v: Visit) -> None:
+    for subscription in v.customer.subscriptions.exclude(organization=None):
+        v.goto(f"/organizations/{subscription.organization.pk}/")
+
+
+def _payment_method(v: Visit) -> None:
+    v.goto("/payment-method/")
+
+
+def _balance(v: Visit) -> None:
+    v.goto("/balance/")
+
+
+def _instances(v: Visit) -> None:
+    v.goto("/instances/")
+
+
+def _account(v: Visit) -> None:
+    v.goto("/account/")
+
+
+def _account_password(v: Visit) -> None:
+    v.goto("/account/password/")
+
+
+def _logout(v: Visit) -> None:
+    v.page.get_by_role("button", name="Log out").click()
+    expect(v.page.get_by_role("heading", name="Log in to your billing portal")).to_be_visible()
+    v.check()
+
+
+# In this order: the pages of a visitor, then of the logged-in customer, then logging out.
+VISITS: dict[str, Callable[[Visit], None]] = {
+    "portal:login": _login,
+    "portal:login_password": _login_password,
+    "portal:login_code": _login_code,
+    "portal:login_code_resend": _login_code_resend,
+    "portal:home": _home,
+    "portal:subscriptions": _subscriptions,
+    "portal:subscription_edit": _subscription_edit,
+    "portal:subscription_preview": _subscription_preview,
+    "portal:invoices": _invoices,
+    "portal:invoice_detail": _invoice_detail,
+    "portal:invoice_pdf": _invoice_pdf,
+    "portal:organization": _organization,
+    "portal:payment_method": _payment_method,
+    "portal:balance": _balance,
+    "portal:instances": _instances,
+    "portal:account": _account,
+    "portal:account_password": _account_password,
+    "portal:logout": _logout,
+}
+
+
+def test_every_portal_url_is_visited():
+    patterns = set(portal_url_patterns())
+    missing = sorted(patterns - set(VISITS))
+    assert not missing, f"add to VISITS of tests/e2e/test_page_widths.py: {missing}"
+    assert not set(VISITS) - patterns, "VISITS names URLs that portal.urls no longer has"
+
+
+@pytest.fixture
+def demo_customer(transactional_db) -> Customer:
+    call_command("seed_demo", stdout=StringIO())
+    acme = Customer.objects.get(contact__email="billing@acme.example")
+    plan = Plan.objects.get(code="core-monthly-eur")
+    paused = SubscriptionFactory(customer=acme, plan=plan, organization_name=LONG_NAME)
+    subscription_pause(subscription=paused, actor="test")
+    cancelled = SubscriptionFactory(customer=acme, plan=plan, organization_name=f"{LONG_NAME} 2")
+    subscription_cancel(
+        subscription=cancelled, actor="test", confirm_name=cancelled.organization_name
+    )
+    return acme
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
+def test_every_portal_page_fits_the_screen(page, demo_customer, log_in, viewport):
+    page.set_viewport_size(viewport)
+    visit = Visit(page, demo_customer, log_in)
+    for name, step in VISITS.items():
+        before = len(visit.checked)
+        step(visit)
+        if name != "portal:invoice_pdf":  # a download, not a page
+            assert len(visit.checked) > before, f"{name}: no page was checked"
+    assert page.request.get("/favicon.ico").headers["content-type"].startswith("image/svg")
