@@ -334,8 +334,8 @@ class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.
                         f"{subscription.public_id}: quantity set to {quantity}"
                         + (f"; invoice {change.invoice.number} issued." if change.invoice else ".")
                         + (
-                            f" {change.credit_entry.amount} credited."
-                            if change.credit_entry
+                            f" {change.preview.credit_gained} credited."
+                            if change.preview.credit_gained
                             else ""
                         ),
                     )

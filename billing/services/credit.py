@@ -1,6 +1,6 @@
 """Customer credit: an append-only ledger (CreditEntry) and its cached sum
 (Customer.credit_balance), moved together in one transaction under the customer's row
-lock, with F() (never read-modify-write), never below zero (database constraints on both).
+lock (services/locks.py), never below zero (database constraints on both).
 
 Credit is only ever made from money that was paid or that staff granted on purpose:
 - DECREASE: the part of a monthly decrease that exceeds what is still unpaid for the
@@ -14,7 +14,6 @@ before VAT is added).
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import F
 
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
@@ -26,9 +25,15 @@ from billing.services.locks import lock_customer
 STAFF_GRANT_MAX = Decimal("100000.00")
 
 
-def _balance_after_move(*, customer_id: int, amount: Decimal) -> Decimal:
-    Customer.objects.filter(pk=customer_id).update(credit_balance=F("credit_balance") + amount)
-    return Customer.objects.values_list("credit_balance", flat=True).get(pk=customer_id)
+def credit_balance_write(*, customer_id: int, amount: Decimal) -> Decimal:
+    """Moves the balance by `amount` and returns the new balance. The caller holds the
+    customer's row lock, so the balance read here cannot change before the write; the new
+    value is computed in Decimal and written as it is, not as SQL arithmetic, because
+    SQLite keeps NUMERIC values as binary floats (62.94 - 6.99 - 55.95 < 0 there)."""
+    balance = Customer.objects.values_list("credit_balance", flat=True).get(pk=customer_id)
+    after = balance + amount
+    Customer.objects.filter(pk=customer_id).update(credit_balance=after)
+    return after
 
 
 @transaction.atomic
@@ -49,7 +54,7 @@ def credit_grant(
     if amount <= 0:
         raise BillingError("A credit must be a positive amount.", code="credit_not_positive")
     lock_customer(pk=customer.pk)
-    balance = _balance_after_move(customer_id=customer.pk, amount=amount)
+    balance = credit_balance_write(customer_id=customer.pk, amount=amount)
     return CreditEntry.objects.create(
         customer=customer,
         kind=kind,
@@ -71,7 +76,7 @@ def credit_consume(*, customer: Customer, up_to: Decimal, invoice: Invoice) -> D
     balance = lock_customer(pk=customer.pk).credit_balance
     used = min(balance, max(up_to, Decimal(0)))
     if used > 0:
-        after = _balance_after_move(customer_id=customer.pk, amount=-used)
+        after = credit_balance_write(customer_id=customer.pk, amount=-used)
         CreditEntry.objects.create(
             customer=customer,
             kind=CreditKind.USED,

@@ -142,9 +142,11 @@ def credit_note_issue(
     actor: Actor,
     issued_on: date | None = None,
     expected: CreditNoteAmounts | None = None,
+    notify: bool = True,
 ) -> CreditNote:
     """Issues the note; `expected` (what a preview showed) must still hold, or nothing is
-    issued. Locks: customer, invoice, number sequence (services/locks.py)."""
+    issued. Locks: customer, invoice, number sequence (services/locks.py). `notify=False`
+    when the caller's own e-mail presents the note (a quantity change)."""
     reason = (reason or "").strip()
     if not reason:
         raise BillingError(
@@ -203,5 +205,6 @@ def credit_note_issue(
             "voided_invoice": invoice.status == InvoiceStatus.VOID,
         },
     )
-    notify_credit_note_issued(credit_note=note)
+    if notify:
+        notify_credit_note_issued(credit_note=note)
     return note

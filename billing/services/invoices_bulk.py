@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from audit.services import audit_record_many
@@ -206,16 +205,17 @@ def invoices_issue_many(
 
 
 def _credit_record_used(*, issued: list["IssuedInvoice"], used_by_customer: dict) -> None:
-    """Moves the balances with F() (rows already locked) and writes the ledger rows, each
-    with the balance after it, in the order the invoices used the credit."""
+    """Moves the balances (rows already locked; exact Decimal writes, see
+    credit.credit_balance_write) and writes the ledger rows, each with the balance after
+    it, in the order the invoices used the credit."""
     balances = dict(
         Customer.objects.filter(
             pk__in=[pk for pk, used in used_by_customer.items() if used > 0]
         ).values_list("pk", "credit_balance")
     )
-    for customer_id in balances:
+    for customer_id, balance in balances.items():
         Customer.objects.filter(pk=customer_id).update(
-            credit_balance=F("credit_balance") - used_by_customer[customer_id]
+            credit_balance=balance - used_by_customer[customer_id]
         )
     entries = []
     for invoice in issued:

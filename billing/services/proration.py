@@ -8,9 +8,11 @@ after computing it again under the locks and comparing.
 
 A monthly decrease never makes credit from money that was not paid: its amount first
 lowers what is still owed for the subscription's current period (a credit note on each
-open invoice of the period, newest first; services/credit_notes.py splits each note), and
-only the rest becomes credit. Nor can it credit more than the period was invoiced (after
-a legacy -> Core migration the period was billed per device, at the legacy price).
+open invoice of the period, newest first), and only the rest becomes credit, each part
+documented by a credit note on the paid invoice it comes from (services/credit_notes.py
+splits each note). So it can never give back more than the period was invoiced (after a
+legacy -> Core migration the period was billed per device, at the legacy price), nor can
+a later credit note credit the same money again.
 """
 
 from dataclasses import dataclass
@@ -234,16 +236,18 @@ def period_invoiced_left(*, subscription: Subscription) -> Decimal:
 def decrease_reductions(
     *, subscription: Subscription, amount: Decimal
 ) -> tuple[tuple[InvoiceReduction, ...], Decimal]:
-    """Spreads a decrease of `amount` (before VAT) over the open invoices of the current
-    period, newest first; returns the reductions and the credit gained in all."""
+    """Spreads a decrease of `amount` (before VAT, at most what the period has left
+    invoiced) over the invoices of the current period as credit notes: the open ones
+    first, newest first, then the paid ones, newest first. Returns the notes to issue and
+    the credit they make (only the paid parts become credit)."""
     reductions = []
     left = amount
-    open_invoices = (
-        _current_period_invoices(subscription)
-        .filter(status=InvoiceStatus.OPEN, amount_due__gt=0)
-        .order_by("-issued_on", "-id")
+    invoices = _current_period_invoices(subscription).exclude(status=InvoiceStatus.VOID)
+    ordered = sorted(
+        invoices,
+        key=lambda i: (i.status != InvoiceStatus.OPEN, -i.issued_on.toordinal(), -i.pk),
     )
-    for invoice in open_invoices:
+    for invoice in ordered:
         if left <= 0:
             break
         part = min(left, credit_note_creditable(invoice=invoice))
@@ -254,7 +258,7 @@ def decrease_reductions(
             InvoiceReduction(invoice_id=invoice.pk, invoice_number=invoice.number, amounts=amounts)
         )
         left -= part
-    credit = left + sum((r.amounts.credited for r in reductions), Decimal(0))
+    credit = sum((r.amounts.credited for r in reductions), Decimal("0.00"))
     return tuple(reductions), credit
 
 

@@ -20,8 +20,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from billing.emails import customer_email_send
 from billing.errors import PREVIEW_CHANGED, PREVIEW_CHANGED_MESSAGE, BillingError
-from billing.models import CreditEntry, CreditKind, CreditNote, Invoice, InvoiceKind, Subscription
-from billing.services.credit import credit_grant
+from billing.models import CreditNote, Invoice, InvoiceKind, Subscription
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.locks import lock_customer, lock_subscription
@@ -42,8 +41,8 @@ class QuantityChange:
 
     preview: QuantityPreview
     invoice: Invoice | None  # the proration invoice of an increase
-    credit_notes: tuple[CreditNote, ...]  # a decrease lowering open invoices
-    credit_entry: CreditEntry | None  # the rest of a monthly decrease, as credit
+    # A monthly decrease: one note per invoice of the period it lowers or credits.
+    credit_notes: tuple[CreditNote, ...]
 
 
 def _refuse_changed() -> BillingError:
@@ -60,9 +59,9 @@ def subscription_change_quantity(
     expected_terms: str | None = None,
 ) -> QuantityChange:
     """`expected_terms` is `QuantityPreview.terms` of the preview confirmed; pages and the
-    admin always pass it. An increase is invoiced now, pro rata; a monthly decrease lowers
-    the open invoices of the period, then the rest goes to credit; a yearly decrease waits
-    for the renewal."""
+    admin always pass it. An increase is invoiced now, pro rata; a monthly decrease is
+    credited on the invoices of the period (open ones lowered first, paid parts to credit);
+    a yearly decrease waits for the renewal."""
     today = today or timezone.now().date()
     subscription = lock_subscription(pk=subscription.pk)
     subscription.customer = lock_customer(pk=subscription.customer_id)
@@ -80,7 +79,7 @@ def subscription_change_quantity(
         subscription.pending_quantity = None
     subscription.save(update_fields=["quantity", "pending_quantity"])
 
-    invoice = credit_entry = None
+    invoice = None
     notes: list[CreditNote] = []
     if preview.change == INCREASE and preview.subtotal > 0:
         invoice = _proration_invoice_issue(
@@ -92,9 +91,7 @@ def subscription_change_quantity(
         ):
             raise _refuse_changed()
     elif preview.change == DECREASE:
-        notes, credit_entry = _decrease_apply(
-            subscription=subscription, preview=preview, actor=actor, today=today
-        )
+        notes = _decrease_apply(preview=preview, actor=actor, today=today)
 
     organization = subscription.organization
     if preview.licences_now != organization.licence_count:
@@ -123,7 +120,7 @@ def subscription_change_quantity(
             "change": preview.change,
             "invoice": invoice.number if invoice else None,
             "credit_notes": [note.number for note in notes],
-            "credit": str(credit_entry.amount) if credit_entry else None,
+            "credit": str(preview.credit_gained) if notes else None,
         },
     )
     customer_email_send(
@@ -141,47 +138,29 @@ def subscription_change_quantity(
             "preview": preview,
             "invoice": invoice,
             "credit_notes": notes,
-            "credit_entry": credit_entry,
         },
     )
-    return QuantityChange(
-        preview=preview, invoice=invoice, credit_notes=tuple(notes), credit_entry=credit_entry
-    )
+    return QuantityChange(preview=preview, invoice=invoice, credit_notes=tuple(notes))
 
 
-def _decrease_apply(
-    *, subscription: Subscription, preview: QuantityPreview, actor: Actor, today: date
-) -> tuple[list[CreditNote], CreditEntry | None]:
-    """The open invoices of the period first (one credit note each, as previewed), then
-    the rest of the decrease as credit."""
-    line = preview.lines[0]
-    notes = []
-    for reduction in preview.reductions:
-        notes.append(
-            credit_note_issue(
-                invoice=Invoice.objects.get(pk=reduction.invoice_id),
-                amount=reduction.amounts.subtotal,
-                reason=line.description,
-                actor=actor,
-                issued_on=today,
-                expected=reduction.amounts,
-            )
+def _decrease_apply(*, preview: QuantityPreview, actor: Actor, today: date) -> list[CreditNote]:
+    """One credit note per invoice of the period, as previewed: open invoices are lowered,
+    the paid parts become credit."""
+    notes = [
+        credit_note_issue(
+            invoice=Invoice.objects.get(pk=reduction.invoice_id),
+            amount=reduction.amounts.subtotal,
+            reason=preview.lines[0].description,
+            actor=actor,
+            issued_on=today,
+            expected=reduction.amounts,
+            notify=False,  # the change's e-mail lists its credit notes
         )
-    lowered = sum((r.amounts.subtotal for r in preview.reductions), Decimal(0))
-    rest = line.amount - lowered
-    credit_entry = None
-    if rest > 0:
-        credit_entry = credit_grant(
-            customer=subscription.customer,
-            amount=rest,
-            kind=CreditKind.DECREASE,
-            reason=line.description,
-            subscription=subscription,
-        )
-    credited = rest + sum((note.credited.amount for note in notes), Decimal(0))
-    if credited != preview.credit_gained:
+        for reduction in preview.reductions
+    ]
+    if sum((note.credited.amount for note in notes), Decimal(0)) != preview.credit_gained:
         raise _refuse_changed()
-    return notes, credit_entry
+    return notes
 
 
 def _proration_invoice_issue(

@@ -267,10 +267,12 @@ def test_monthly_decrease_goes_to_credit_to_the_cent(
     preview = subscription_quantity_preview(
         subscription=subscription, quantity=quantity, today=today
     )
-    assert (preview.credit_gained, preview.total_now, preview.reductions) == (
-        D(credit),
+    assert (preview.credit_gained, preview.total_now) == (D(credit), D("0.00"))
+    # Documented by a credit note on the period's paid invoice: nothing was owed on it.
+    (reduction,) = preview.reductions
+    assert (reduction.amounts.applied_to_invoice, reduction.amounts.credited) == (
         D("0.00"),
-        (),
+        D(credit),
     )
     with django_capture_on_commit_callbacks(execute=True):
         change = subscription_change_quantity(
@@ -282,8 +284,8 @@ def test_monthly_decrease_goes_to_credit_to_the_cent(
         )
     assert change.invoice is None
     assert not Invoice.objects.filter(kind=InvoiceKind.PRORATION).exists()
-    assert change.credit_entry.amount == D(credit)
-    assert change.credit_entry.kind == "decrease"
+    (note,) = change.credit_notes
+    assert (note.credited.amount, note.subtotal.amount) == (D(credit), D(credit))
     subscription.customer.refresh_from_db()
     assert subscription.customer.credit_balance == D(credit)
     subscription.organization.refresh_from_db()
@@ -337,7 +339,7 @@ def test_increase_then_decrease_on_the_same_day_nets_to_zero_without_credit():
         Money("5.33", "EUR"),
         up.invoice.total,
     )
-    assert down.credit_entry is None
+    assert note.credited.amount == D("0.00")
     up.invoice.refresh_from_db()
     assert (up.invoice.status, up.invoice.amount_due) == ("void", Money("0.00", "EUR"))
     subscription.customer.refresh_from_db()

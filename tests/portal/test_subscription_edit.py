@@ -131,7 +131,8 @@ def test_monthly_decrease_preview_shows_the_credit(client):
         reverse("portal:subscription_preview", args=[subscription.public_id]), {"quantity": "20"}
     ).content.decode()
     assert 'data-amount="credit-gained">5.33 EUR' in fragment
-    assert "reduce=;credit_gained=5.33" in fragment
+    renewal = Invoice.objects.get()
+    assert f"reduce={renewal.number}:0.00:5.33;credit_gained=5.33" in fragment
     assert Invoice.objects.count() == 1 and not CreditEntry.objects.exists()
     assert mail.outbox == []
 
