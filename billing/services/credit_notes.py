@@ -79,7 +79,7 @@ def credit_note_amounts(*, invoice: Invoice, amount: Decimal) -> CreditNoteAmoun
         vat = invoice.vat_amount.amount - so_far["vat"]
     else:
         vat = vat_amount(taxable=taxable, rate=invoice.vat_rate)
-    due = invoice.amount_due.amount if invoice.status == InvoiceStatus.OPEN else Decimal(0)
+    due = invoice.amount_due.amount if invoice.status == InvoiceStatus.OPEN else Decimal("0.00")
     applied = min(taxable + vat, due)
     if applied == taxable + vat:
         credited = amount - taxable

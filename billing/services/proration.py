@@ -128,13 +128,13 @@ class QuantityPreview:
         the credit gained. Confirming is refused unless the same preview, computed again
         under the locks, gives the same text."""
         reduced = ",".join(
-            f"{r.invoice_number}:{r.amounts.applied_to_invoice}:{r.amounts.credited}"
+            f"{r.invoice_number}:{r.amounts.applied_to_invoice:.2f}:{r.amounts.credited:.2f}"
             for r in self.reductions
         )
         return (
             f"from={self.current_quantity};to={self.new_quantity};"
-            f"credit_used={self.credit_used};now={self.total_now};"
-            f"reduce={reduced};credit_gained={self.credit_gained}"
+            f"credit_used={self.credit_used:.2f};now={self.total_now:.2f};"
+            f"reduce={reduced};credit_gained={self.credit_gained:.2f}"
         )
 
 
