@@ -1,7 +1,7 @@
 """CI smoke check of a running `make run`: the portal and the admin answer, and the demo
 billing contact logs in with the e-mailed code. Standard library only.
 
-usage: smoke_run.py BASE_URL MAIL_DIR [--wait SECONDS]
+usage: smoke_run.py BASE_URL MAIL_DIR [--wait SECONDS] [--pid PID]
 """
 
 import argparse
@@ -58,10 +58,23 @@ def say(message: str):
     print(f"smoke: {message}", flush=True)
 
 
-def wait_until_up(client: Client, paths: list[str], seconds: float) -> float:
+def running(pid: int | None) -> bool:
+    """False once the process has ended (a zombie counts as ended)."""
+    if pid is None:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def wait_until_up(client: Client, paths: list[str], seconds: float, pid: int | None) -> float:
     started = time.monotonic()
     for path in paths:
         while True:
+            if not running(pid):
+                fail(f"make run (pid {pid}) ended before {path} answered 200")
             try:
                 status, _, _ = client.request(path)
             except OSError:
@@ -93,10 +106,11 @@ def main() -> None:
     parser.add_argument("base_url")
     parser.add_argument("mail_dir", type=Path)
     parser.add_argument("--wait", type=float, default=90, help="seconds to wait for the site")
+    parser.add_argument("--pid", type=int, help="stop waiting if this process ends")
     args = parser.parse_args()
     client = Client(args.base_url)
 
-    took = wait_until_up(client, ["/", "/admin/login/"], args.wait)
+    took = wait_until_up(client, ["/", "/admin/login/"], args.wait, args.pid)
     say(f"/ and /admin/login/ answer 200 ({took:.1f} s after the check started)")
 
     asked_at = time.time() - 1  # file times have a coarse resolution on some systems
