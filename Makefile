@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
+export PORT ?= 8000
 
 .PHONY: install run test lint format clean
 
@@ -18,7 +18,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	PORT=$(PORT) bin/run-demo
+	bin/run-demo
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -174,7 +174,12 @@ def celery_worker(settings, tmp_path, transactional_db):
         app.conf.update(
             broker_url="filesystem://",
             result_backend=f"file://{tmp_path}",
-            broker_transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue)},
+            broker_transport_options={
+                "data_folder_in": str(queue),
+                "data_folder_out": str(queue),
+                # kombu's default is ./control: the repository root when pytest runs there.
+                "control_folder": str(tmp_path / "control"),
+            },
         )
     app.conf.update(task_always_eager=False, worker_enable_remote_control=False)
     try:
