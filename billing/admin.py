@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -28,12 +27,7 @@ from billing.services.customers import (
     customer_validate_new_contact,
     customer_validate_vat_number,
 )
-from billing.services.proration import (
-    subscription_check_editable,
-    subscription_quantity_preview,
-)
 from billing.services.quantities import subscription_validate_quantity
-from billing.services.quantity_change import subscription_change_quantity
 from billing.services.subscriptions import subscription_create, subscription_validate_plan
 
 
@@ -279,88 +273,6 @@ class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.
             messages.error(request, error.message)
             raise
         obj.pk = created.pk
-
-    # ---- Staff action: change quantity on the customer's behalf --------------------
-    # The same service as the portal's Edit Subscription (preview, then confirm), with
-    # the staff user as the actor. Kept apart from the other staff actions.
-
-    actions = ["change_quantity_action"]
-
-    def get_urls(self):
-        custom = [
-            path(
-                "<path:object_id>/change-quantity/",
-                self.admin_site.admin_view(self.change_quantity_view),
-                name="billing_subscription_change_quantity",
-            ),
-        ]
-        return custom + super().get_urls()
-
-    @admin.action(description="Change quantity on the customer's behalf…")
-    def change_quantity_action(self, request, queryset):
-        if queryset.count() != 1:
-            messages.error(request, "Select exactly one subscription to change its quantity.")
-            return None
-        return redirect("admin:billing_subscription_change_quantity", queryset.get().pk)
-
-    def change_quantity_view(self, request, object_id):
-        subscription = self.get_object(request, object_id)
-        if subscription is None or not self.has_view_permission(request, subscription):
-            raise Http404("No such subscription")
-        today = timezone.now().date()
-        form = SubscriptionQuantityAdminForm(request.POST or None)
-        preview = refusal = None
-        try:
-            subscription_check_editable(subscription=subscription)
-        except BillingError as error:
-            refusal = error.message
-        if refusal is None and request.method == "POST" and form.is_valid():
-            quantity = form.cleaned_data["quantity"]
-            try:
-                confirmed = bool(form.cleaned_data["expected_terms"])
-                if (
-                    request.POST.get("confirm")
-                    and confirmed
-                    and self.has_change_permission(request)
-                ):
-                    change = subscription_change_quantity(
-                        subscription=subscription,
-                        quantity=quantity,
-                        actor=request.user,
-                        expected_terms=form.cleaned_data["expected_terms"],
-                    )
-                    messages.success(
-                        request,
-                        f"{subscription.public_id}: quantity set to {quantity}"
-                        + (f"; invoice {change.invoice.number} issued." if change.invoice else ".")
-                        + (
-                            f" {change.credit_entry.amount} credited."
-                            if change.credit_entry
-                            else ""
-                        ),
-                    )
-                    return redirect("admin:billing_subscription_change", subscription.pk)
-                preview = subscription_quantity_preview(
-                    subscription=subscription, quantity=quantity, today=today
-                )
-            except BillingError as error:
-                form.add_error("quantity", error.message)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Change the quantity of {subscription.public_id}",
-            "subscription": subscription,
-            "form": form,
-            "preview": preview,
-            "refusal": refusal,
-        }
-        return TemplateResponse(request, "admin/billing/subscription/change_quantity.html", context)
-
-
-class SubscriptionQuantityAdminForm(forms.Form):
-    quantity = forms.IntegerField(label="New quantity (licences)")
-    # Set by the preview step; the confirmation applies only what staff saw.
-    expected_terms = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
 
 
 class InvoiceLineInline(admin.TabularInline):

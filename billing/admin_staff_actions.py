@@ -1,21 +1,30 @@
 """Staff actions in the admin, each a confirmation page that calls one service (which
-writes the audit entry): pause, resume, cancel and migrate a subscription; issue a credit
-note; reconcile a bank transfer by invoice number.
+writes the audit entry): change the quantity on the customer's behalf, pause, resume,
+cancel and migrate a subscription; issue a credit note; reconcile a bank transfer by
+invoice number.
 
 Kept apart from billing/admin.py as mixins so other admin changes merge cleanly."""
 
 from django import forms
 from django.contrib import messages
+from django.contrib.admin import action as admin_action
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
 from billing.errors import BillingError
 from billing.models import Invoice, InvoiceStatus, Subscription
 from billing.selectors import invoice_by_number
 from billing.services.credit_notes import credit_note_issue, credit_note_preview
 from billing.services.invoices import invoice_mark_paid
+from billing.services.proration import (
+    subscription_check_editable,
+    subscription_quantity_preview,
+)
+from billing.services.quantity_change import subscription_change_quantity
 from billing.services.subscriptions import (
     core_plans_for,
     subscription_cancel,
@@ -45,6 +54,12 @@ class CreditNoteForm(forms.Form):
     reason = forms.CharField(label="Reason (printed on the credit note)", max_length=300)
 
 
+class SubscriptionQuantityAdminForm(forms.Form):
+    quantity = forms.IntegerField(label="New quantity (licences)")
+    # Set by the preview step; the confirmation applies only what staff saw.
+    expected_terms = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+
+
 class InvoiceNumberForm(forms.Form):
     number = forms.CharField(label="Invoice number (the transfer reference)", max_length=40)
 
@@ -64,13 +79,20 @@ def _render(admin, request, template, title, obj=None, **context):
 
 
 class SubscriptionStaffActionsMixin:
-    """Pause, resume, cancel, migrate legacy -> Core (buttons on the change page)."""
+    """Change quantity, pause, resume, cancel, migrate legacy -> Core (buttons on the
+    change page; change quantity also as a list action)."""
 
     change_form_template = "admin/billing/subscription/change_form_staff_actions.html"
+    actions = ["change_quantity_action"]
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path(
+                "<path:object_id>/change-quantity/",
+                view(self.change_quantity_view),
+                name="billing_subscription_change_quantity",
+            ),
             path("<int:pk>/pause/", view(self.pause_view), name="billing_subscription_pause"),
             path("<int:pk>/resume/", view(self.resume_view), name="billing_subscription_resume"),
             path("<int:pk>/cancel/", view(self.cancel_view), name="billing_subscription_cancel"),
@@ -112,6 +134,69 @@ class SubscriptionStaffActionsMixin:
             subscription,
             error=error,
         )
+
+    # ---- change quantity on the customer's behalf: the same service as the portal's
+    # Edit Subscription (preview, then confirm), with the staff user as the actor.
+
+    @admin_action(description="Change quantity on the customer's behalf…")
+    def change_quantity_action(self, request, queryset):
+        if queryset.count() != 1:
+            messages.error(request, "Select exactly one subscription to change its quantity.")
+            return None
+        return redirect("admin:billing_subscription_change_quantity", queryset.get().pk)
+
+    def change_quantity_view(self, request, object_id):
+        subscription = self.get_object(request, object_id)
+        if subscription is None or not self.has_view_permission(request, subscription):
+            raise Http404("No such subscription")
+        today = timezone.now().date()
+        form = SubscriptionQuantityAdminForm(request.POST or None)
+        preview = refusal = None
+        try:
+            subscription_check_editable(subscription=subscription)
+        except BillingError as error:
+            refusal = error.message
+        if refusal is None and request.method == "POST" and form.is_valid():
+            quantity = form.cleaned_data["quantity"]
+            try:
+                confirmed = bool(form.cleaned_data["expected_terms"])
+                if (
+                    request.POST.get("confirm")
+                    and confirmed
+                    and self.has_change_permission(request)
+                ):
+                    change = subscription_change_quantity(
+                        subscription=subscription,
+                        quantity=quantity,
+                        actor=request.user,
+                        expected_terms=form.cleaned_data["expected_terms"],
+                    )
+                    messages.success(
+                        request,
+                        f"{subscription.public_id}: quantity set to {quantity}"
+                        + (f"; invoice {change.invoice.number} issued." if change.invoice else ".")
+                        + (
+                            f" {change.credit_entry.amount} credited."
+                            if change.credit_entry
+                            else ""
+                        ),
+                    )
+                    return redirect("admin:billing_subscription_change", subscription.pk)
+                preview = subscription_quantity_preview(
+                    subscription=subscription, quantity=quantity, today=today
+                )
+            except BillingError as error:
+                form.add_error("quantity", error.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Change the quantity of {subscription.public_id}",
+            "subscription": subscription,
+            "form": form,
+            "preview": preview,
+            "refusal": refusal,
+        }
+        return TemplateResponse(request, "admin/billing/subscription/change_quantity.html", context)
 
     def pause_view(self, request, pk):
         return self._confirm_view(
