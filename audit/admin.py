@@ -45,3 +45,53 @@ class AuditHistoryMixin:
             "<th>What</th><th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>",
             rows or mark_safe("<tr><td colspan=5>No entries yet.</td></tr>"),
         )
+
+
+def _audit_value(value):
+    """Money as "4.50 EUR", model instances by id, the rest as audit_record keeps it."""
+    from djmoney.money import Money
+
+    if isinstance(value, Money):
+        return f"{value.amount} {value.currency}"
+    if hasattr(value, "_meta") and hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+class AuditedChangesMixin:
+    """Every staff add or change through the model's admin form writes one audit row
+    ("<model>.create_by_staff" / "<model>.update_by_staff") with the before and after
+    of the fields the form changed. A change writes only those fields."""
+
+    def save_model(self, request, obj, form, change):
+        from audit.services import audit_record
+
+        model_fields = {field.name for field in obj._meta.concrete_fields}
+        changed = [name for name in form.changed_data if name in model_fields]
+        label = obj._meta.model_name
+        if not change:
+            super().save_model(request, obj, form, change)
+            audit_record(
+                actor=request.user,
+                action=f"{label}.create_by_staff",
+                target=obj,
+                after={name: _audit_value(getattr(obj, name)) for name in changed},
+            )
+            return
+        if not changed:
+            return
+        stored = type(obj)._default_manager.get(pk=obj.pk)
+        before = {name: _audit_value(getattr(stored, name)) for name in changed}
+        auto_now = [
+            field.name for field in obj._meta.concrete_fields if getattr(field, "auto_now", False)
+        ]
+        # A MoneyField's currency is its own column, "<name>_currency".
+        currencies = [f"{name}_currency" for name in changed if f"{name}_currency" in model_fields]
+        obj.save(update_fields=[*changed, *currencies, *auto_now])
+        audit_record(
+            actor=request.user,
+            action=f"{label}.update_by_staff",
+            target=obj,
+            before=before,
+            after={name: _audit_value(getattr(obj, name)) for name in changed},
+        )

@@ -1,15 +1,19 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from audit.admin import AuditHistoryMixin
-from billing.admin_staff_actions import InvoiceStaffActionsMixin, SubscriptionStaffActionsMixin
+from audit.admin import AuditedChangesMixin, AuditHistoryMixin
+from billing.admin_staff_actions import (
+    CustomerStaffActionsMixin,
+    InvoiceStaffActionsMixin,
+    SubscriptionStaffActionsMixin,
+)
 from billing.errors import BillingError
 from billing.models import (
     CreditEntry,
@@ -23,17 +27,16 @@ from billing.models import (
     Subscription,
 )
 from billing.services.customers import (
+    STAFF_EDITABLE_FIELDS,
     customer_change_contact,
     customer_create,
+    customer_has_invoices,
+    customer_update_by_staff,
     customer_validate_new_contact,
+    customer_validate_staff_change,
     customer_validate_vat_number,
 )
-from billing.services.proration import (
-    subscription_check_editable,
-    subscription_quantity_preview,
-)
 from billing.services.quantities import subscription_validate_quantity
-from billing.services.quantity_change import subscription_change_quantity
 from billing.services.subscriptions import subscription_create, subscription_validate_plan
 
 
@@ -74,31 +77,128 @@ class CustomerChangeContactForm(forms.Form):
     email = forms.EmailField(label="New billing contact e-mail")
 
 
+class CustomerChangeForm(forms.ModelForm):
+    """Staff's edit of a customer: the rules live in customer_validate_staff_change (the
+    currency is fixed once an invoice exists; the credit balance is never a form field)."""
+
+    class Meta:
+        model = Customer
+        fields = STAFF_EDITABLE_FIELDS
+
+    _ERROR_FIELDS = {"currency_locked": "currency", "currency_invalid": "currency"}
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        changes = {name: data[name] for name in self.changed_data if name in data}
+        try:
+            data.update(customer_validate_staff_change(customer=self.instance, changes=changes))
+        except BillingError as error:
+            field = self._ERROR_FIELDS.get(error.code)
+            if field is None and "VAT number" in error.message:
+                field = "vat_number"
+            self.add_error(field if field in self.fields else None, error.message)
+        return data
+
+
+def _credit_document(entry: CreditEntry) -> str:
+    """The invoice and / or credit note a credit entry comes from or went to."""
+    parts = []
+    if entry.invoice is not None:
+        parts.append(entry.invoice.number or f"draft invoice {entry.invoice.pk}")
+    if entry.credit_note is not None:
+        parts.append(entry.credit_note.number)
+    return ", ".join(parts) or "-"
+
+
+class TaxIdentityPendingFilter(admin.SimpleListFilter):
+    title = "tax identity"
+    parameter_name = "tax_identity"
+
+    def lookups(self, request, model_admin):
+        return (("pending", "Pending verification"), ("verified", "Verified"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(tax_identity_requested_at__isnull=False)
+        if self.value() == "verified":
+            return queryset.filter(tax_identity_requested_at__isnull=True)
+        return queryset
+
+
 @admin.register(Customer)
-class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
-    list_display = ("name", "contact", "country", "currency", "vat_number", "created_at")
-    list_filter = ("country", "currency")
+class CustomerAdmin(CustomerStaffActionsMixin, AuditHistoryMixin, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "contact",
+        "country",
+        "currency",
+        "vat_number",
+        "tax_identity_pending",
+        "created_at",
+    )
+    list_filter = (TaxIdentityPendingFilter, "country", "currency")
     search_fields = ("name", "contact__email", "vat_number", "city")
     list_select_related = ("contact",)
-    readonly_fields = ("contact", "change_contact_link", "created_at", "audit_history")
+    change_fields = (
+        "name",
+        "contact",
+        "change_contact_link",
+        "currency",
+        "country",
+        "vat_number",
+        "tax_identity",
+        "address_line1",
+        "address_line2",
+        "postal_code",
+        "city",
+        "credit_balance",
+        "credit_history",
+        "created_at",
+        "audit_history",
+    )
+    # The credit balance moves only through services/credit.py ("Grant credit" here).
+    readonly_fields = (
+        "contact",
+        "change_contact_link",
+        "tax_identity",
+        "credit_balance",
+        "credit_history",
+        "created_at",
+        "audit_history",
+    )
     actions = ("change_billing_contact",)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = CustomerAddForm
+        kwargs["form"] = CustomerAddForm if obj is None else CustomerChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return CustomerAddForm.Meta.fields
-        return super().get_fields(request, obj)
+        return self.change_fields
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        if obj is None:
+            return ()
+        if customer_has_invoices(customer=obj):
+            return ("currency", *self.readonly_fields)
+        return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            changes = {
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name in STAFF_EDITABLE_FIELDS
+            }
+            try:
+                customer_update_by_staff(customer=obj, changes=changes, actor=request.user)
+            except BillingError as error:  # changed since the form was checked
+                messages.error(request, f"Not saved: {error.message}")
+                obj.refresh_from_db()
+            return
         data = form.cleaned_data
         created = customer_create(
             name=data["name"],
@@ -114,6 +214,58 @@ class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
         )
         obj.pk = created.pk
         obj.contact = created.contact
+
+    @admin.display(description="Tax identity pending", boolean=True)
+    def tax_identity_pending(self, obj):
+        return obj.tax_identity_requested_at is not None
+
+    @admin.display(description="Proposed tax identity")
+    def tax_identity(self, obj):
+        if obj is None or obj.tax_identity_requested_at is None:
+            return "None pending: invoices use the country and VAT number above."
+        return format_html(
+            "Pending verification since {}: country {}, VAT number {}. "
+            '<a class="button" href="{}">Verify…</a> <a class="button" href="{}">Reject…</a>',
+            f"{obj.tax_identity_requested_at:%Y-%m-%d %H:%M}",
+            obj.get_pending_country_display(),
+            obj.pending_vat_number or "none",
+            reverse("admin:billing_customer_verify_tax_identity", args=[obj.pk]),
+            reverse("admin:billing_customer_reject_tax_identity", args=[obj.pk]),
+        )
+
+    @admin.display(description="Credit history")
+    def credit_history(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        entries = (
+            CreditEntry.objects.filter(customer=obj)
+            .select_related("invoice", "credit_note")
+            .order_by("-created_at", "-id")[:200]
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{entry.created_at:%Y-%m-%d %H:%M}",
+                    entry.get_kind_display(),
+                    entry.amount,
+                    entry.balance_after,
+                    entry.reason,
+                    _credit_document(entry),
+                )
+                for entry in entries
+            ),
+        )
+        return format_html(
+            '<table class="credit-history"><thead><tr><th>When (UTC)</th><th>Kind</th>'
+            "<th>Amount ({})</th><th>Balance after</th><th>Reason</th>"
+            "<th>Invoice / credit note</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a class="button" href="{}">Grant credit…</a></p>',
+            obj.currency,
+            rows or mark_safe("<tr><td colspan=6>No credit yet.</td></tr>"),
+            reverse("admin:billing_customer_grant_credit", args=[obj.pk]),
+        )
 
     # ---- change the billing contact: form, confirmation page, then the service --------
 
@@ -180,10 +332,12 @@ class CustomerAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedChangesMixin, AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("code", "name", "kind", "interval", "unit_price", "is_active")
     list_filter = ("kind", "interval", "is_active", "unit_price_currency")
     search_fields = ("code", "name")
+    # Price changes are audited (AuditedChangesMixin) and listed here.
+    readonly_fields = ("audit_history",)
 
 
 class SubscriptionAddForm(forms.ModelForm):
@@ -279,88 +433,6 @@ class SubscriptionAdmin(SubscriptionStaffActionsMixin, AuditHistoryMixin, admin.
             messages.error(request, error.message)
             raise
         obj.pk = created.pk
-
-    # ---- Staff action: change quantity on the customer's behalf --------------------
-    # The same service as the portal's Edit Subscription (preview, then confirm), with
-    # the staff user as the actor. Kept apart from the other staff actions.
-
-    actions = ["change_quantity_action"]
-
-    def get_urls(self):
-        custom = [
-            path(
-                "<path:object_id>/change-quantity/",
-                self.admin_site.admin_view(self.change_quantity_view),
-                name="billing_subscription_change_quantity",
-            ),
-        ]
-        return custom + super().get_urls()
-
-    @admin.action(description="Change quantity on the customer's behalf…")
-    def change_quantity_action(self, request, queryset):
-        if queryset.count() != 1:
-            messages.error(request, "Select exactly one subscription to change its quantity.")
-            return None
-        return redirect("admin:billing_subscription_change_quantity", queryset.get().pk)
-
-    def change_quantity_view(self, request, object_id):
-        subscription = self.get_object(request, object_id)
-        if subscription is None or not self.has_view_permission(request, subscription):
-            raise Http404("No such subscription")
-        today = timezone.now().date()
-        form = SubscriptionQuantityAdminForm(request.POST or None)
-        preview = refusal = None
-        try:
-            subscription_check_editable(subscription=subscription)
-        except BillingError as error:
-            refusal = error.message
-        if refusal is None and request.method == "POST" and form.is_valid():
-            quantity = form.cleaned_data["quantity"]
-            try:
-                confirmed = bool(form.cleaned_data["expected_terms"])
-                if (
-                    request.POST.get("confirm")
-                    and confirmed
-                    and self.has_change_permission(request)
-                ):
-                    change = subscription_change_quantity(
-                        subscription=subscription,
-                        quantity=quantity,
-                        actor=request.user,
-                        expected_terms=form.cleaned_data["expected_terms"],
-                    )
-                    messages.success(
-                        request,
-                        f"{subscription.public_id}: quantity set to {quantity}"
-                        + (f"; invoice {change.invoice.number} issued." if change.invoice else ".")
-                        + (
-                            f" {change.preview.credit_gained} credited."
-                            if change.preview.credit_gained
-                            else ""
-                        ),
-                    )
-                    return redirect("admin:billing_subscription_change", subscription.pk)
-                preview = subscription_quantity_preview(
-                    subscription=subscription, quantity=quantity, today=today
-                )
-            except BillingError as error:
-                form.add_error("quantity", error.message)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Change the quantity of {subscription.public_id}",
-            "subscription": subscription,
-            "form": form,
-            "preview": preview,
-            "refusal": refusal,
-        }
-        return TemplateResponse(request, "admin/billing/subscription/change_quantity.html", context)
-
-
-class SubscriptionQuantityAdminForm(forms.Form):
-    quantity = forms.IntegerField(label="New quantity (licences)")
-    # Set by the preview step; the confirmation applies only what staff saw.
-    expected_terms = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
 
 
 class InvoiceLineInline(admin.TabularInline):

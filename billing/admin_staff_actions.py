@@ -1,21 +1,37 @@
 """Staff actions in the admin, each a confirmation page that calls one service (which
-writes the audit entry): pause, resume, cancel and migrate a subscription; issue a credit
-note; reconcile a bank transfer by invoice number.
+writes the audit entry): grant credit to a customer, verify or reject its proposed tax
+identity; change the quantity on the customer's behalf, pause, resume,
+cancel and migrate a subscription; issue a credit note; reconcile a bank transfer by
+invoice number.
 
 Kept apart from billing/admin.py as mixins so other admin changes merge cleanly."""
 
 from django import forms
 from django.contrib import messages
+from django.contrib.admin import action as admin_action
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
 from billing.errors import BillingError
-from billing.models import Invoice, InvoiceStatus, Subscription
+from billing.models import Customer, Invoice, InvoiceStatus, Subscription
 from billing.selectors import invoice_by_number
+from billing.services.credit import credit_grant_by_staff, credit_validate_staff_grant
 from billing.services.credit_notes import credit_note_issue, credit_note_preview
+from billing.services.customers import (
+    customer_tax_identity_is_pending,
+    customer_tax_identity_reject,
+    customer_tax_identity_verify,
+)
 from billing.services.invoices import invoice_mark_paid
+from billing.services.proration import (
+    subscription_check_editable,
+    subscription_quantity_preview,
+)
+from billing.services.quantity_change import subscription_change_quantity
 from billing.services.subscriptions import (
     core_plans_for,
     subscription_cancel,
@@ -45,6 +61,35 @@ class CreditNoteForm(forms.Form):
     reason = forms.CharField(label="Reason (printed on the credit note)", max_length=300)
 
 
+class SubscriptionQuantityAdminForm(forms.Form):
+    quantity = forms.IntegerField(label="New quantity (licences)")
+    # Set by the preview step; the confirmation applies only what staff saw.
+    expected_terms = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+
+
+class GrantCreditForm(forms.Form):
+    # Not required here: the service's own messages say what is missing or wrong.
+    amount = forms.CharField(label="Amount to credit, before VAT", max_length=20, required=False)
+    reason = forms.CharField(
+        label="Reason (the customer sees it)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+class TaxIdentityVerifyForm(forms.Form):
+    # The proposal staff were shown: verifying applies exactly it.
+    country = forms.CharField(widget=forms.HiddenInput, max_length=2)
+    vat_number = forms.CharField(widget=forms.HiddenInput, max_length=20, required=False)
+
+
+class TaxIdentityRejectForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", max_length=300, required=False, widget=forms.TextInput(attrs={"size": 60})
+    )
+
+
 class InvoiceNumberForm(forms.Form):
     number = forms.CharField(label="Invoice number (the transfer reference)", max_length=40)
 
@@ -63,14 +108,172 @@ def _render(admin, request, template, title, obj=None, **context):
     )
 
 
-class SubscriptionStaffActionsMixin:
-    """Pause, resume, cancel, migrate legacy -> Core (buttons on the change page)."""
+class CustomerStaffActionsMixin:
+    """Grant credit; verify or reject a proposed country / VAT number (buttons on the
+    change page)."""
 
-    change_form_template = "admin/billing/subscription/change_form_staff_actions.html"
+    change_form_template = "admin/billing/customer/change_form_staff_actions.html"
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path(
+                "<int:pk>/grant-credit/",
+                view(self.grant_credit_view),
+                name="billing_customer_grant_credit",
+            ),
+            path(
+                "<int:pk>/verify-tax-identity/",
+                view(self.verify_tax_identity_view),
+                name="billing_customer_verify_tax_identity",
+            ),
+            path(
+                "<int:pk>/reject-tax-identity/",
+                view(self.reject_tax_identity_view),
+                name="billing_customer_reject_tax_identity",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _customer(self, request, pk) -> Customer:
+        if not request.user.has_perm("billing.change_customer"):
+            raise PermissionDenied
+        return get_object_or_404(Customer.objects.select_related("contact"), pk=pk)
+
+    def _customer_done(self, request, customer, message):
+        messages.success(request, message)
+        return redirect(reverse("admin:billing_customer_change", args=[customer.pk]))
+
+    def grant_credit_view(self, request, pk):
+        """Amount and reason, then a confirmation page, then credit_grant_by_staff."""
+        customer = self._customer(request, pk)
+        form = GrantCreditForm(request.POST or None)
+        error = preview = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if "_confirm" in request.POST:
+                    entry = credit_grant_by_staff(
+                        customer=customer,
+                        amount=data["amount"],
+                        reason=data["reason"],
+                        actor=request.user,
+                    )
+                    return self._customer_done(
+                        request,
+                        customer,
+                        f"{entry.amount} {customer.currency} credited to {customer.name}; "
+                        f"their credit balance is {entry.balance_after} {customer.currency}.",
+                    )
+                amount, reason = credit_validate_staff_grant(
+                    amount=data["amount"], reason=data["reason"]
+                )
+                preview = {
+                    "amount": amount,
+                    "reason": reason,
+                    "balance_after": customer.credit_balance + amount,
+                }
+            except BillingError as exc:
+                error = exc.message
+        return _render(
+            self,
+            request,
+            "admin/billing/customer/grant_credit.html",
+            f"Grant credit to {customer.name}",
+            customer,
+            form=form,
+            error=error,
+            preview=preview,
+        )
+
+    def verify_tax_identity_view(self, request, pk):
+        customer = self._customer(request, pk)
+        error = None
+        if request.method == "POST":
+            form = TaxIdentityVerifyForm(request.POST)
+            if form.is_valid():
+                try:
+                    customer_tax_identity_verify(
+                        customer=customer,
+                        country=form.cleaned_data["country"],
+                        vat_number=form.cleaned_data["vat_number"],
+                        actor=request.user,
+                    )
+                except BillingError as exc:
+                    error = exc.message
+                    customer.refresh_from_db()
+                else:
+                    return self._customer_done(
+                        request,
+                        customer,
+                        f"The country and VAT number of {customer.name} are verified: the "
+                        "next invoices use them.",
+                    )
+            else:
+                error = "The page was incomplete: check the proposal and verify again."
+        if error is None and not customer_tax_identity_is_pending(customer=customer):
+            error = f"{customer.name} has no new country or VAT number waiting for verification."
+        form = TaxIdentityVerifyForm(
+            initial={"country": customer.pending_country, "vat_number": customer.pending_vat_number}
+        )
+        return _render(
+            self,
+            request,
+            "admin/billing/customer/verify_tax_identity.html",
+            f"Verify the tax identity of {customer.name}",
+            customer,
+            form=form,
+            error=error,
+            pending=customer_tax_identity_is_pending(customer=customer),
+        )
+
+    def reject_tax_identity_view(self, request, pk):
+        customer = self._customer(request, pk)
+        form = TaxIdentityRejectForm(request.POST or None)
+        error = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                customer_tax_identity_reject(
+                    customer=customer, reason=form.cleaned_data["reason"], actor=request.user
+                )
+            except BillingError as exc:
+                error = exc.message
+            else:
+                return self._customer_done(
+                    request,
+                    customer,
+                    f"The proposed country and VAT number of {customer.name} are rejected; "
+                    "the verified ones stay.",
+                )
+        elif not customer_tax_identity_is_pending(customer=customer):
+            error = f"{customer.name} has no new country or VAT number waiting for verification."
+        return _render(
+            self,
+            request,
+            "admin/billing/customer/reject_tax_identity.html",
+            f"Reject the tax identity proposed by {customer.name}",
+            customer,
+            form=form,
+            error=error,
+            pending=customer_tax_identity_is_pending(customer=customer),
+        )
+
+
+class SubscriptionStaffActionsMixin:
+    """Change quantity, pause, resume, cancel, migrate legacy -> Core (buttons on the
+    change page; change quantity also as a list action)."""
+
+    change_form_template = "admin/billing/subscription/change_form_staff_actions.html"
+    actions = ["change_quantity_action"]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/change-quantity/",
+                view(self.change_quantity_view),
+                name="billing_subscription_change_quantity",
+            ),
             path("<int:pk>/pause/", view(self.pause_view), name="billing_subscription_pause"),
             path("<int:pk>/resume/", view(self.resume_view), name="billing_subscription_resume"),
             path("<int:pk>/cancel/", view(self.cancel_view), name="billing_subscription_cancel"),
@@ -112,6 +315,69 @@ class SubscriptionStaffActionsMixin:
             subscription,
             error=error,
         )
+
+    # ---- change quantity on the customer's behalf: the same service as the portal's
+    # Edit Subscription (preview, then confirm), with the staff user as the actor.
+
+    @admin_action(description="Change quantity on the customer's behalf…")
+    def change_quantity_action(self, request, queryset):
+        if queryset.count() != 1:
+            messages.error(request, "Select exactly one subscription to change its quantity.")
+            return None
+        return redirect("admin:billing_subscription_change_quantity", queryset.get().pk)
+
+    def change_quantity_view(self, request, object_id):
+        subscription = self.get_object(request, object_id)
+        if subscription is None or not self.has_view_permission(request, subscription):
+            raise Http404("No such subscription")
+        today = timezone.now().date()
+        form = SubscriptionQuantityAdminForm(request.POST or None)
+        preview = refusal = None
+        try:
+            subscription_check_editable(subscription=subscription)
+        except BillingError as error:
+            refusal = error.message
+        if refusal is None and request.method == "POST" and form.is_valid():
+            quantity = form.cleaned_data["quantity"]
+            try:
+                confirmed = bool(form.cleaned_data["expected_terms"])
+                if (
+                    request.POST.get("confirm")
+                    and confirmed
+                    and self.has_change_permission(request)
+                ):
+                    change = subscription_change_quantity(
+                        subscription=subscription,
+                        quantity=quantity,
+                        actor=request.user,
+                        expected_terms=form.cleaned_data["expected_terms"],
+                    )
+                    messages.success(
+                        request,
+                        f"{subscription.public_id}: quantity set to {quantity}"
+                        + (f"; invoice {change.invoice.number} issued." if change.invoice else ".")
+                        + (
+                            f" {change.preview.credit_gained} credited."
+                            if change.preview.credit_gained
+                            else ""
+                        ),
+                    )
+                    return redirect("admin:billing_subscription_change", subscription.pk)
+                preview = subscription_quantity_preview(
+                    subscription=subscription, quantity=quantity, today=today
+                )
+            except BillingError as error:
+                form.add_error("quantity", error.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Change the quantity of {subscription.public_id}",
+            "subscription": subscription,
+            "form": form,
+            "preview": preview,
+            "refusal": refusal,
+        }
+        return TemplateResponse(request, "admin/billing/subscription/change_quantity.html", context)
 
     def pause_view(self, request, pk):
         return self._confirm_view(

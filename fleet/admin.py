@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from audit.admin import AuditHistoryMixin
+from audit.admin import AuditedChangesMixin, AuditHistoryMixin
 from fleet.errors import FleetError
 from fleet.models import ApiKey, Device, DeviceState, Organization
 from fleet.services.api_keys import api_key_create, api_key_deactivate
@@ -48,7 +48,7 @@ class DeviceInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class OrganizationAdmin(AuditedChangesMixin, AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "mode", "licensed", "licence_count", "is_paused", "has_overdue_invoice")
     list_filter = ("mode", "licensed", "is_paused", "is_cancelled", "has_overdue_invoice")
     search_fields = ("name",)

@@ -106,17 +106,25 @@ def credit_parse_amount(*, raw: object) -> Decimal:
     return amount
 
 
-@transaction.atomic
-def credit_grant_by_staff(
-    *, customer: Customer, amount: object, reason: str, actor: Actor
-) -> CreditEntry:
-    """Staff's "Grant credit": the only way staff move credit; audited with its reason."""
+def credit_validate_staff_grant(*, amount: object, reason: str) -> tuple[Decimal, str]:
+    """The amount and reason of a staff grant, checked (the confirmation page shows them
+    before anything is granted)."""
     reason = (reason or "").strip()
     if not reason:
         raise BillingError(
             "Say why the credit is granted: the customer sees the reason.", code="reason_missing"
         )
-    value = credit_parse_amount(raw=amount)
+    if len(reason) > 200:
+        raise BillingError("The reason is at most 200 characters.", code="reason_too_long")
+    return credit_parse_amount(raw=amount), reason
+
+
+@transaction.atomic
+def credit_grant_by_staff(
+    *, customer: Customer, amount: object, reason: str, actor: Actor
+) -> CreditEntry:
+    """Staff's "Grant credit": the only way staff move credit; audited with its reason."""
+    value, reason = credit_validate_staff_grant(amount=amount, reason=reason)
     customer = lock_customer(pk=customer.pk)
     before = customer.credit_balance
     entry = credit_grant(

@@ -6,7 +6,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from billing.errors import BillingError
-from billing.services.customers import ACCOUNT_FIELDS, customer_update_account
+from billing.services.customers import (
+    ACCOUNT_FIELDS,
+    customer_tax_identity_is_pending,
+    customer_update_account,
+)
 from portal.auth import LoginError, login_has_password, login_password_set
 from portal.context import customer_required
 from portal.forms import AccountForm, ChangePasswordForm, FirstPasswordForm
@@ -16,14 +20,25 @@ from portal.forms import AccountForm, ChangePasswordForm, FirstPasswordForm
 @customer_required
 def account(request, *, customer):
     initial = {field: getattr(customer, field) for field in ACCOUNT_FIELDS}
+    if customer_tax_identity_is_pending(customer=customer):
+        # The form shows what the customer proposed; invoices use the verified values.
+        initial.update(country=customer.pending_country, vat_number=customer.pending_vat_number)
     form = AccountForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            customer_update_account(customer=customer, actor=request.user, **form.cleaned_data)
+            updated = customer_update_account(
+                customer=customer, actor=request.user, **form.cleaned_data
+            )
         except BillingError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, "Your account information is saved.")
+            message = "Your account information is saved."
+            if customer_tax_identity_is_pending(customer=updated):
+                message += (
+                    " Your new country or VAT number takes effect once we have verified it;"
+                    " until then your invoices use the current ones."
+                )
+            messages.success(request, message)
             return redirect("portal:account")
     return render(
         request,
@@ -31,6 +46,7 @@ def account(request, *, customer):
         {
             "form": form,
             "customer": customer,
+            "tax_identity_pending": customer_tax_identity_is_pending(customer=customer),
             "has_password": login_has_password(user=request.user),
             "nav": "account",
         },

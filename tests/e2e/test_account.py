@@ -28,8 +28,11 @@ def test_customer_edits_the_account_information(page, customer):
     page.get_by_label("VAT number").fill("FR40303265045")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Your account information is saved.")).to_be_visible()
+    # The VAT number waits for staff to verify it (test_admin_staff_actions.py).
+    expect(page.get_by_text("Pending verification: country France")).to_be_visible()
     customer.refresh_from_db()
-    assert (customer.name, customer.vat_number) == ("Acme Group SAS", "FR40303265045")
+    assert (customer.name, customer.vat_number) == ("Acme Group SAS", "")
+    assert customer.pending_vat_number == "FR40303265045"
     assert AuditEntry.objects.filter(action="customer.update_account").count() == 1
     expect(page.get_by_text("Acme Group SAS").first).to_be_visible()  # the header too
 

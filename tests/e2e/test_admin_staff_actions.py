@@ -4,6 +4,7 @@ did not)."""
 
 from decimal import Decimal
 
+import pytest
 import requests
 from django.core import mail
 from django.utils import timezone
@@ -11,10 +12,17 @@ from djmoney.money import Money
 from playwright.sync_api import expect
 
 from audit.models import AuditEntry
-from billing.models import CreditNote, Invoice, InvoiceKind, PlanKind, SubscriptionStatus
+from billing.models import (
+    CreditEntry,
+    CreditNote,
+    Invoice,
+    InvoiceKind,
+    PlanKind,
+    SubscriptionStatus,
+)
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from fleet.models import ApiKey, Device, DeviceState, Organization, OrganizationMode
-from tests.factories import DeviceFactory, PlanFactory, SubscriptionFactory
+from tests.factories import CustomerFactory, DeviceFactory, PlanFactory, SubscriptionFactory
 
 
 def _open_subscription(staff_page, subscription):
@@ -184,3 +192,59 @@ def test_an_api_key_is_shown_once_and_works(staff_page, live_server):
     assert answer.status_code == 200
     staff_page.goto("/admin/fleet/apikey/")
     assert key not in staff_page.content()  # never shown again
+
+
+@pytest.mark.browser
+def test_grant_credit_with_a_reason_shows_in_the_customer_s_history(staff_page):
+    customer = CustomerFactory(name="Initech")
+    staff_page.goto(f"/admin/billing/customer/{customer.pk}/change/")
+    expect(staff_page.get_by_text("No credit yet.")).to_be_visible()
+    staff_page.get_by_role("link", name="Grant credit", exact=True).click()
+
+    staff_page.get_by_label("Amount to credit, before VAT").fill("12.345")
+    staff_page.get_by_label("Reason (the customer sees it)").fill("Outage on 3 November")
+    staff_page.get_by_role("button", name="Preview").click()
+    expect(staff_page.get_by_text("at most two decimal places")).to_be_visible()
+    assert not CreditEntry.objects.exists()
+
+    staff_page.get_by_label("Amount to credit, before VAT").fill("12.50")
+    staff_page.get_by_role("button", name="Preview").click()
+    expect(staff_page.locator(".grant-credit-preview")).to_contain_text("from 0.00 to 12.50 EUR")
+    staff_page.get_by_role("button", name="Yes, grant 12.50 EUR").click()
+    expect(staff_page.locator(".messagelist")).to_contain_text("12.50 EUR credited to Initech")
+
+    history = staff_page.locator("table.credit-history")
+    expect(history).to_contain_text("Granted by staff")
+    expect(history).to_contain_text("Outage on 3 November")
+    expect(history).to_contain_text("12.50")
+    customer.refresh_from_db()
+    assert customer.credit_balance == Decimal("12.50")
+    entry = AuditEntry.objects.get(action="customer.grant_credit")
+    assert entry.actor == staff_page.staff
+
+
+@pytest.mark.browser
+def test_staff_verify_a_pending_tax_identity(page, customer, log_in, staff_page):
+    log_in(page, customer.contact)
+    page.goto("/account/")
+    page.get_by_label("Country").select_option("US")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Pending verification: country United States")).to_be_visible()
+    customer.refresh_from_db()
+    assert (customer.country, customer.pending_country) == ("FR", "US")
+
+    staff_page.goto("/admin/billing/customer/?tax_identity=pending")
+    staff_page.get_by_role("link", name="Acme SAS").click()
+    staff_page.get_by_role("link", name="Verify tax identity").click()
+    expect(staff_page.locator('[data-field="pending_country"]')).to_have_text("United States")
+    staff_page.get_by_role("button", name="Yes, verify and apply").click()
+    expect(staff_page.locator(".messagelist")).to_contain_text("are verified")
+
+    customer.refresh_from_db()
+    assert (customer.country, customer.pending_country) == ("US", "")
+    assert customer.tax_identity_requested_at is None
+    entry = AuditEntry.objects.get(action="customer.tax_identity_verify")
+    assert entry.actor == staff_page.staff
+    assert (entry.before["country"], entry.after["country"]) == ("FR", "US")
+    page.reload()
+    expect(page.get_by_text("Pending verification")).to_have_count(0)

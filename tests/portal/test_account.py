@@ -27,7 +27,8 @@ VALID = {
 
 def snapshot(customer: Customer) -> dict:
     customer.refresh_from_db()
-    return {field: getattr(customer, field) for field in (*VALID, "currency", "contact_id")}
+    fields = (*VALID, "currency", "contact_id", "pending_country", "pending_vat_number")
+    return {field: getattr(customer, field) for field in fields}
 
 
 def test_account_page_shows_the_details_and_how_to_change_the_contact(client, customer):
@@ -44,24 +45,31 @@ def test_account_page_shows_the_details_and_how_to_change_the_contact(client, cu
 def test_an_edit_is_saved_and_audited(client, customer):
     client.force_login(customer.contact)
     response = client.post(reverse("portal:account"), VALID, follow=True)
-    assert "Your account information is saved." in response.content.decode()
+    body = response.content.decode()
+    assert "Your account information is saved." in body
     customer.refresh_from_db()
     assert customer.name == "Acme Group SAS"
-    assert customer.vat_number == "FR40303265045"
     assert customer.address_line2 == "Bâtiment B"
+    # The VAT number is a tax identity: proposed, not applied until staff verify it.
+    assert customer.vat_number == ""
+    assert (customer.pending_country, customer.pending_vat_number) == ("FR", "FR40303265045")
+    assert customer.tax_identity_requested_at is not None
+    assert "Pending verification: country France, VAT number FR40303265045" in body
     entry = AuditEntry.objects.get(action="customer.update_account")
     assert entry.actor == customer.contact
     assert entry.before == {
         "name": "Acme SAS",
         "address_line1": "1 rue du Test",
         "address_line2": "",
-        "vat_number": "",
     }
-    assert entry.after["vat_number"] == "FR40303265045"
-    assert set(entry.after) == {"name", "address_line1", "address_line2", "vat_number"}
+    assert set(entry.after) == {"name", "address_line1", "address_line2"}
+    request = AuditEntry.objects.get(action="customer.tax_identity_request")
+    assert request.before == {"country": "FR", "vat_number": ""}
+    assert request.after["pending_vat_number"] == "FR40303265045"
     # Saving the same values again changes nothing and writes no audit row.
     client.post(reverse("portal:account"), VALID)
     assert AuditEntry.objects.filter(action="customer.update_account").count() == 1
+    assert AuditEntry.objects.filter(action="customer.tax_identity_request").count() == 1
 
 
 @pytest.mark.parametrize(
@@ -80,7 +88,7 @@ def test_invalid_input_changes_nothing(client, customer, change, message):
     assert response.status_code == 400
     assert message in response.content.decode()
     assert snapshot(customer) == before
-    assert not AuditEntry.objects.filter(action="customer.update_account").exists()
+    assert not AuditEntry.objects.exclude(action="customer.create").exists()
 
 
 def test_first_password_asks_the_new_one_twice_then_the_current_one(client, customer):
