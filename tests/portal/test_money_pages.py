@@ -16,9 +16,18 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceKind
+from billing.models import CreditNote, Invoice, InvoiceKind, InvoiceStatus
+from billing.services.credit import credit_grant_by_staff
+from billing.services.credit_notes import credit_note_issue
+from billing.services.invoices import (
+    invoice_add_line,
+    invoice_create_draft,
+    invoice_finalize,
+    invoice_mark_paid,
+)
 from billing.services.proration import subscription_quantity_preview
 from billing.services.quantity_change import subscription_change_quantity
+from tests.billing.test_pdf import pdf_text
 from tests.factories import SubscriptionFactory, period_invoice_paid
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +80,118 @@ def test_decrease_preview_of_a_paid_period_is_all_credit(client, core):
     fragment = _preview(client, core, 25)
     assert "Reduces open invoice" not in fragment
     assert 'data-amount="credit-gained">5.33 EUR' in fragment
+
+
+@pytest.fixture
+def credit_hole(client, core):
+    """30 -> 1030 -> 30 on 23 November: the proration invoice is credited in full."""
+    change(core, 1030)
+    change(core, 30)
+    proration = Invoice.objects.get(kind=InvoiceKind.PRORATION)
+    note = CreditNote.objects.get()
+    return core, proration, note
+
+
+def test_credit_hole_documents_seen_by_the_customer(client, credit_hole):
+    subscription, proration, note = credit_hole
+    assert proration.status == InvoiceStatus.VOID
+    body = client.get(reverse("portal:invoices")).content.decode()
+    row = body.split(f'data-credit-note="{note.number}"')[1].split("</tr>")[0]
+    assert "23 Nov 2026" in row and proration.number in row and "−1,280.00 EUR" in row
+    assert reverse("portal:invoice_pdf", args=[note.number]) in row
+    invoice_row = body.split(f'data-invoice="{proration.number}"')[1].split("</tr>")[0]
+    assert "Void" in invoice_row and ">Pay<" not in invoice_row
+    # Newest first: on the same day, the credit note before the invoice it corrects.
+    assert body.index(f'data-credit-note="{note.number}"') < body.index(
+        f'data-invoice="{proration.number}"'
+    )
+    assert 'data-amount="credit">0.00 EUR' in body
+
+    only_notes = client.get(reverse("portal:invoices"), {"status": "credit_note"})
+    assert f'data-credit-note="{note.number}"' in only_notes.content.decode()
+    assert "data-invoice=" not in only_notes.content.decode()
+
+    detail = client.get(reverse("portal:invoice_detail", args=[proration.number])).content
+    detail = detail.decode()
+    assert 'data-amount="amount-due">0.00 EUR' in detail
+    note_row = detail.split(f'data-credit-note="{note.number}"')[1].split("</tr>")[0]
+    assert "1,280.00 EUR" in note_row and 'data-amount="credited">0.00 EUR' in note_row
+    assert 'data-amount="applied">1,280.00 EUR' in note_row
+    assert "This invoice is void" in detail
+
+    page = client.get(reverse("portal:invoice_detail", args=[note.number])).content.decode()
+    assert f"Credit note {note.number}" in page
+    assert 'data-amount="subtotal">1,066.67 EUR' in page
+    assert 'data-amount="vat">213.33 EUR' in page
+    assert 'data-amount="total">1,280.00 EUR' in page
+    assert 'data-amount="applied">1,280.00 EUR' in page
+    assert 'data-amount="credited">0.00 EUR' in page
+    assert f">{proration.number}</a>" in page and note.reason in page
+
+    pdf = client.get(reverse("portal:invoice_pdf", args=[note.number]))
+    assert pdf["Content-Type"] == "application/pdf"
+    assert f'filename="{note.number}.pdf"' in pdf["Content-Disposition"]
+    text = pdf_text(pdf.content)
+    for expected in (
+        f"Credit note {note.number}",
+        f"Corrects invoice {proration.number}",
+        "1,066.67 EUR",
+        "213.33 EUR",
+        "1,280.00 EUR",
+        "Applied to invoice",
+        "Credited to your account",
+        "CAJ Mobility SAS",
+        subscription.customer.name,
+    ):
+        assert expected in text, expected
+
+    credit = client.get(reverse("portal:credit")).content.decode()
+    assert 'data-amount="credit">0.00 EUR' in credit and "No credit yet." in credit
+    assert client.get(reverse("portal:balance")).url == reverse("portal:credit")
+
+
+def test_open_invoice_with_a_credit_note_asks_for_the_amount_due(client, customer):
+    invoice = invoice_create_draft(customer=customer, kind=InvoiceKind.ONE_OFF)
+    invoice_add_line(invoice=invoice, description="Core", quantity=25, unit_price=Decimal("4"))
+    invoice = invoice_finalize(invoice=invoice, actor=None)  # 100.00 + 20.00 VAT
+    note = credit_note_issue(invoice=invoice, amount="20.00", reason="Goodwill", actor=None)
+    assert note.total.amount == Decimal("24.00")
+    client.force_login(customer.contact)
+    detail = client.get(reverse("portal:invoice_detail", args=[invoice.number])).content.decode()
+    assert "data-invoice-total>120.00 EUR" in detail
+    assert 'data-amount="amount-due">96.00 EUR' in detail
+    assert 'data-amount="pay">96.00 EUR' in detail and "120.00 EUR</strong>" not in detail
+    listing = client.get(reverse("portal:invoices")).content.decode()
+    row = listing.split(f'data-invoice="{invoice.number}"')[1].split("</tr>")[0]
+    assert "120.00 EUR" in row and "96.00 EUR due" in row
+    assert "Please pay 96.00 EUR" in pdf_text(
+        client.get(reverse("portal:invoice_pdf", args=[invoice.number])).content
+    )
+
+
+def test_credit_history_lists_each_entry_linked_to_its_source(client, customer):
+    invoice = invoice_create_draft(customer=customer, kind=InvoiceKind.ONE_OFF)
+    invoice_add_line(invoice=invoice, description="Core", quantity=25, unit_price=Decimal("4"))
+    invoice = invoice_mark_paid(invoice=invoice_finalize(invoice=invoice, actor=None), actor=None)
+    note = credit_note_issue(invoice=invoice, amount="20.00", reason="Goodwill", actor=None)
+    credit_grant_by_staff(
+        customer=customer, amount="5.50", reason="Sorry for the outage", actor=None
+    )
+    client.force_login(customer.contact)
+    body = client.get(reverse("portal:credit")).content.decode()
+    assert 'data-amount="credit">25.50 EUR' in body
+    rows = body.split("data-credit-entry=")[1:]
+    assert len(rows) == 2
+    staff, from_note = rows  # newest first
+    assert "Granted by staff" in staff and "Sorry for the outage" in staff
+    assert 'data-amount="entry">5.50 EUR' in staff
+    assert 'data-amount="balance-after">25.50 EUR' in staff
+    assert "Credit note" in from_note
+    assert reverse("portal:invoice_detail", args=[note.number]) in from_note
+    assert reverse("portal:invoice_detail", args=[invoice.number]) in from_note
+    assert 'data-amount="entry">20.00 EUR' in from_note
+    assert 'data-amount="balance-after">20.00 EUR' in from_note
+    for name in ("portal:invoices", "portal:invoice_detail"):
+        args = [invoice.number] if name == "portal:invoice_detail" else []
+        page = client.get(reverse(name, args=args)).content.decode()
+        assert 'data-amount="credit">25.50 EUR' in page, name
