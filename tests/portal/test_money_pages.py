@@ -9,6 +9,7 @@ period paid (120.00 EUR + 24.00 VAT = 144.00 EUR); on 23 November (8 of 30 days 
 unpaid invoice (1,280.00 with VAT): it becomes void and no credit is made.
 """
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -195,3 +196,65 @@ def test_credit_history_lists_each_entry_linked_to_its_source(client, customer):
         args = [invoice.number] if name == "portal:invoice_detail" else []
         page = client.get(reverse(name, args=args)).content.decode()
         assert 'data-amount="credit">25.50 EUR' in page, name
+
+
+def _overdue_one_off(subscription):
+    """10 x 4.00 + 20% VAT = 48.00 EUR, issued 1 Nov, due 15 Nov: overdue on 23 Nov."""
+    invoice = invoice_create_draft(
+        customer=subscription.customer, subscription=subscription, kind=InvoiceKind.ONE_OFF
+    )
+    invoice_add_line(invoice=invoice, description="Setup", quantity=10, unit_price=Decimal("4"))
+    return invoice_finalize(invoice=invoice, actor=None, issued_on=date(2026, 11, 1))
+
+
+def test_billing_overview_and_the_read_only_countdown(client, core, settings):
+    settings.BILLING_INVOICE_DUE_DAYS = 14
+    lyon = SubscriptionFactory(customer=core.customer, quantity=10, organization_name="Lyon")
+    overdue = _overdue_one_off(lyon)
+    change(core, 1030)  # open proration invoice: 1,280.00 EUR, due 7 Dec 2026
+    proration = Invoice.objects.get(kind=InvoiceKind.PRORATION)
+    assert proration.due_on == date(2026, 12, 7)
+
+    body = client.get(reverse("portal:subscriptions")).content.decode()
+    overview = body.split("data-billing-overview")[1].split("</section>")[0]
+    assert 'data-amount="amount-due">1,328.00 EUR' in overview  # 1,280.00 + 48.00
+    assert 'data-amount="credit">0.00 EUR' in overview
+    overdue_item = overview.split(f'data-overdue="{overdue.number}"')[1].split("</li>")[0]
+    assert "48.00 EUR" in overdue_item and "due 15 Nov 2026" in overdue_item
+    assert "Read-only" in overdue_item and "Lyon" in overdue_item
+    item = overview.split(f'data-deadline="{proration.number}"')[1].split("</li>")[0]
+    assert "1,280.00 EUR</strong> by 7 Dec 2026" in item
+    assert "Acme Paris becomes read-only on <span data-read-only-on>8 Dec 2026" in item
+    assert "(15 days left)" in item
+    renewals = overview.split("Next renewals")[1]
+    paris = renewals.split(f'data-renewal="{core.public_id}"')[1].split("</li>")[0]
+    assert "1 Dec 2026" in paris and "4,944.00 EUR" in paris  # 1,030 x 4.00 + 20% VAT
+    lyon_item = renewals.split(f'data-renewal="{lyon.public_id}"')[1].split("</li>")[0]
+    assert "48.00 EUR" in lyon_item
+
+    page = client.get(reverse("portal:organization", args=[core.organization.pk]))
+    banner = page.content.decode().split(f'data-deadline="{proration.number}"')[1]
+    banner = banner.split("</div>")[0]
+    assert (
+        f'Pay invoice <a href="{reverse("portal:invoice_detail", args=[proration.number])}'
+        in banner
+    )
+    assert 'data-amount="due">1,280.00 EUR' in banner
+    name = core.organization.name
+    assert f"by <strong>7 Dec 2026</strong> or {name} becomes read-only on" in banner
+    assert "8 Dec 2026" in banner and "15 days left" in banner
+    # Lyon's invoice is overdue: no countdown, its mode banner says why it is read-only.
+    lyon_page = client.get(reverse("portal:organization", args=[lyon.organization.pk]))
+    assert "data-deadline" not in lyon_page.content.decode()
+
+
+def test_the_countdown_follows_the_amount_due_and_ends_with_the_invoice(client, core):
+    change(core, 1030)
+    proration = Invoice.objects.get(kind=InvoiceKind.PRORATION)
+    credit_note_issue(invoice=proration, amount="1000.00", reason="Goodwill", actor=None)
+    url = reverse("portal:organization", args=[core.organization.pk])
+    assert 'data-amount="due">80.00 EUR' in client.get(url).content.decode()  # 1,280 - 1,200
+    invoice_mark_paid(invoice=Invoice.objects.get(pk=proration.pk), actor=None)
+    assert "data-deadline" not in client.get(url).content.decode()
+    body = client.get(reverse("portal:subscriptions")).content.decode()
+    assert 'data-amount="amount-due">0.00 EUR' in body and "Nothing to pay now." in body
