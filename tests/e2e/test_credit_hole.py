@@ -12,11 +12,18 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from playwright.sync_api import expect
 
 from billing.models import CreditNote, Invoice, InvoiceKind, InvoiceStatus
-from tests.e2e.test_edit_subscription import on_november_23rd  # noqa: F401 (fixture)
+from tests.e2e.test_edit_subscription import NOW
 from tests.factories import SubscriptionFactory, period_invoice_paid
+
+
+@pytest.fixture
+def on_november_23rd():
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 @pytest.fixture
@@ -35,7 +42,7 @@ def test_credit_hole_seen_by_the_customer(
     page,
     log_in,
     paid_core_subscription,
-    on_november_23rd,  # noqa: F811
+    on_november_23rd,
 ):
     subscription = paid_core_subscription
     log_in(page, subscription.customer.contact)
