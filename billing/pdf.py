@@ -1,5 +1,6 @@
-"""The PDF of a finalized invoice (reportlab, A4). Everything on it comes from the frozen
-invoice: its number, dates, lines and totals, and `bill_to` as it was at finalization."""
+"""The PDF of a finalized invoice and of a credit note (reportlab, A4). Everything on them
+comes from the frozen documents: number, dates, lines and totals, and the invoice's
+`bill_to` as it was at finalization (a credit note bills the same party as its invoice)."""
 
 from io import BytesIO
 
@@ -14,7 +15,7 @@ from reportlab.platypus.flowables import KeepTogether
 
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
-from billing.models import Invoice, InvoiceStatus
+from billing.models import CreditNote, Invoice, InvoiceStatus
 from billing.money import money_format
 
 _COUNTRIES = dict(COUNTRY_CHOICES)
@@ -45,35 +46,25 @@ def _party(title: str, lines: list[str]) -> list:
     return [Paragraph(title, _HEADING), Paragraph(body, _BODY)]
 
 
-def invoice_pdf_render(*, invoice: Invoice) -> bytes:
-    """The invoice as PDF bytes. Drafts have no number and no PDF."""
-    if not invoice.is_finalized:
-        raise BillingError("A draft invoice has no PDF: finalize it first.")
-    seller = settings.BILLING_SELLER
-    bill_to = invoice.bill_to or {}
-    currency = invoice.currency
-    buffer = BytesIO()
-    document = SimpleDocTemplate(
+def _document(buffer: BytesIO, title: str) -> SimpleDocTemplate:
+    return SimpleDocTemplate(
         buffer,
         pagesize=A4,
         leftMargin=18 * mm,
         rightMargin=18 * mm,
         topMargin=16 * mm,
         bottomMargin=16 * mm,
-        title=f"Invoice {invoice.number}",
-        author=seller["name"],
-        subject=f"Invoice {invoice.number}",
+        title=title,
+        author=settings.BILLING_SELLER["name"],
+        subject=title,
     )
-    width = document.width
-    story: list = []
 
-    # Header: seller on the left, the invoice's identity on the right.
-    identity = [
-        Paragraph(f"Invoice {_esc(invoice.number)}", _TITLE),
-        Paragraph(f"Issued: {_date(invoice.issued_on)}", _RIGHT),
-        Paragraph(f"Due: {_date(invoice.due_on)}", _RIGHT),
-        Paragraph(f"Status: {_esc(invoice.get_status_display())}", _RIGHT),
-    ]
+
+def _header(invoice: Invoice, identity: list, width: float) -> Table:
+    """Seller on the left, the document's identity on the right, the invoice's billed
+    party below."""
+    seller = settings.BILLING_SELLER
+    bill_to = invoice.bill_to or {}
     seller_block = _party(
         _esc(seller["name"]), [seller["address"], f"VAT number: {seller['vat_number']}"]
     )
@@ -103,7 +94,51 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
         colWidths=[width * 0.55, width * 0.45],
     )
     header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    story += [header, Spacer(1, 8 * mm)]
+    return header
+
+
+def _totals(rows: list, width: float) -> Table:
+    """Label / amount rows, right-aligned, the last one bold above a rule."""
+    table = Table(rows, colWidths=[width * 0.25, width * 0.2], hAlign="RIGHT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
+                ("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 10),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black),
+                ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+            ]
+        )
+    )
+    return table
+
+
+def _footer() -> Paragraph:
+    seller = settings.BILLING_SELLER
+    return Paragraph(
+        f"{_esc(seller['name'])} · {_esc(seller['address'])} · VAT {seller['vat_number']}",
+        _SMALL,
+    )
+
+
+def invoice_pdf_render(*, invoice: Invoice) -> bytes:
+    """The invoice as PDF bytes. Drafts have no number and no PDF."""
+    if not invoice.is_finalized:
+        raise BillingError("A draft invoice has no PDF: finalize it first.")
+    seller = settings.BILLING_SELLER
+    currency = invoice.currency
+    buffer = BytesIO()
+    document = _document(buffer, f"Invoice {invoice.number}")
+    width = document.width
+    story: list = []
+
+    identity = [
+        Paragraph(f"Invoice {_esc(invoice.number)}", _TITLE),
+        Paragraph(f"Issued: {_date(invoice.issued_on)}", _RIGHT),
+        Paragraph(f"Due: {_date(invoice.due_on)}", _RIGHT),
+        Paragraph(f"Status: {_esc(invoice.get_status_display())}", _RIGHT),
+    ]
+    story += [_header(invoice, identity, width), Spacer(1, 8 * mm)]
 
     # Lines, with their periods (end dates are exclusive: the next period starts there).
     rows = [["Description", "Period", "Qty", "Unit price", "Amount"]]
@@ -147,30 +182,36 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
         [f"VAT {invoice.vat_rate.normalize():f}%", _amount(invoice.vat_amount, currency)],
         ["Total", _amount(invoice.total, currency)],
     ]
-    totals_table = Table(totals, colWidths=[width * 0.25, width * 0.2], hAlign="RIGHT")
-    totals_table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
-                ("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 10),
-                ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black),
-                ("ALIGN", (1, 0), (1, -1), "RIGHT"),
-            ]
-        )
-    )
-    story.append(KeepTogether([totals_table]))
+    story.append(KeepTogether([_totals(totals, width)]))
+    notes = list(invoice.credit_notes.order_by("issued_on", "id"))
+    if notes:
+        corrected = [
+            Paragraph("Credit notes", _HEADING),
+            Paragraph(
+                "<br/>".join(
+                    f"{_esc(note.number)} of {_date(note.issued_on)}: "
+                    f"{_amount(note.total, currency)}, of which "
+                    f"{_amount(note.applied_to_invoice, currency)} lowers this invoice"
+                    for note in notes
+                ),
+                _BODY,
+            ),
+        ]
+        story += [Spacer(1, 3 * mm), KeepTogether(corrected)]
     if invoice.vat_note:
         story += [Spacer(1, 3 * mm), Paragraph(_esc(invoice.vat_note), _BODY)]
 
-    # Payment instructions: a bank transfer quoting the invoice number.
-    if invoice.status == InvoiceStatus.PAID:
+    # Payment instructions: a bank transfer of the amount due quoting the invoice number.
+    if invoice.status == InvoiceStatus.VOID:
+        payment = [Paragraph("Payment", _HEADING), Paragraph("Void: nothing to pay.", _BODY)]
+    elif invoice.status == InvoiceStatus.PAID:
         paid = f"Paid on {_date(invoice.paid_at)}. Thank you." if invoice.paid_at else "Paid."
         payment = [Paragraph("Payment", _HEADING), Paragraph(paid, _BODY)]
     else:
         payment = [
             Paragraph("Payment", _HEADING),
             Paragraph(
-                f"Please pay {_amount(invoice.total, currency)} by {_date(invoice.due_on)} "
+                f"Please pay {_amount(invoice.amount_due, currency)} by {_date(invoice.due_on)} "
                 "by bank transfer to:",
                 _BODY,
             ),
@@ -183,12 +224,63 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
             ),
         ]
     story += [Spacer(1, 6 * mm), KeepTogether(payment)]
+    story += [Spacer(1, 8 * mm), _footer()]
+    document.build(story)
+    return buffer.getvalue()
+
+
+def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
+    """The credit note as PDF bytes: what it takes back of which invoice, and where the
+    money went (lowering that invoice's amount due, or to the customer's credit)."""
+    note = credit_note
+    invoice = note.invoice
+    currency = invoice.currency
+    buffer = BytesIO()
+    document = _document(buffer, f"Credit note {note.number}")
+    width = document.width
+    identity = [
+        Paragraph(f"Credit note {_esc(note.number)}", _TITLE),
+        Paragraph(f"Issued: {_date(note.issued_on)}", _RIGHT),
+        Paragraph(f"Corrects invoice {_esc(invoice.number)} of {_date(invoice.issued_on)}", _RIGHT),
+    ]
+    story: list = [_header(invoice, identity, width), Spacer(1, 8 * mm)]
+    story += [Paragraph("Reason", _HEADING), Paragraph(_esc(note.reason), _BODY)]
+    story.append(Spacer(1, 5 * mm))
+    totals = [["Subtotal credited", _amount(note.subtotal, currency)]]
+    if note.taxable != note.subtotal:
+        totals.append(["of which taxable", _amount(note.taxable, currency)])
+    totals += [
+        [f"VAT {invoice.vat_rate.normalize():f}%", _amount(note.vat_amount, currency)],
+        ["Total", _amount(note.total, currency)],
+    ]
+    story.append(KeepTogether([_totals(totals, width)]))
+    if invoice.vat_note:
+        story += [Spacer(1, 3 * mm), Paragraph(_esc(invoice.vat_note), _BODY)]
+    settled = [
+        ["Applied to invoice " + invoice.number, _amount(note.applied_to_invoice, currency)],
+        ["Credited to your account (before VAT)", _amount(note.credited, currency)],
+    ]
+    split = Table(settled, colWidths=[width * 0.45, width * 0.2], hAlign="RIGHT")
+    split.setStyle(
+        TableStyle(
+            [("FONT", (0, 0), (-1, -1), "Helvetica", 9), ("ALIGN", (1, 0), (1, -1), "RIGHT")]
+        )
+    )
     story += [
-        Spacer(1, 8 * mm),
-        Paragraph(
-            f"{_esc(seller['name'])} · {_esc(seller['address'])} · VAT {seller['vat_number']}",
-            _SMALL,
+        Spacer(1, 6 * mm),
+        KeepTogether(
+            [
+                Paragraph("Where the amount goes", _HEADING),
+                split,
+                Paragraph(
+                    "The amount applied lowers what the invoice still owes; the credit is "
+                    "used by your next invoices before anything is charged.",
+                    _SMALL,
+                ),
+            ]
         ),
+        Spacer(1, 8 * mm),
+        _footer(),
     ]
     document.build(story)
     return buffer.getvalue()

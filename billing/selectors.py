@@ -1,10 +1,12 @@
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils import timezone
+from djmoney.money import Money
 
-from billing.models import Customer, Invoice, InvoiceStatus, Subscription
+from billing.models import CreditEntry, CreditNote, Customer, Invoice, InvoiceStatus, Subscription
 from fleet.models import DeviceState, Organization
 
 
@@ -73,11 +75,10 @@ def invoices_for_customer_filtered(
 
 
 def invoice_years_for_customer(*, customer: Customer) -> list[int]:
-    """Years in which the customer was invoiced, newest first (for the filter)."""
-    return sorted(
-        {d.year for d in invoices_for_customer(customer=customer).dates("issued_on", "year")},
-        reverse=True,
-    )
+    """Years in which the customer was invoiced or credited, newest first (for the filter)."""
+    invoiced = invoices_for_customer(customer=customer).dates("issued_on", "year")
+    credited = customer.credit_notes.dates("issued_on", "year")
+    return sorted({d.year for d in (*invoiced, *credited)}, reverse=True)
 
 
 def organization_for_customer(*, customer: Customer, pk: int) -> Organization:
@@ -98,3 +99,135 @@ def invoice_by_number(*, number: str) -> Invoice | None:
         .filter(number=cleaned)
         .first()
     )
+
+
+# Credit notes are customer documents, numbered in their own series (CN-2026-000001): the
+# portal shows them next to the invoices, at /invoices/<number>/ like an invoice.
+CREDIT_NOTE_PREFIX = "CN-"
+# The history's status filter also offers credit notes alone (they have no status).
+CREDIT_NOTES_ONLY = "credit_note"
+
+
+def is_credit_note_number(number: str) -> bool:
+    return number.upper().startswith(CREDIT_NOTE_PREFIX)
+
+
+def credit_notes_for_customer(*, customer: Customer) -> QuerySet[CreditNote]:
+    return customer.credit_notes.select_related("invoice", "invoice__subscription")
+
+
+def credit_note_for_customer(*, customer: Customer, number: str) -> CreditNote:
+    """One of the customer's credit notes; DoesNotExist for another customer's."""
+    return credit_notes_for_customer(customer=customer).get(number=number)
+
+
+@dataclass(frozen=True)
+class BillingDocument:
+    """A row of the billing history: an invoice or a credit note."""
+
+    is_credit_note: bool
+    document: Invoice | CreditNote
+
+    @property
+    def number(self) -> str:
+        return self.document.number
+
+    @property
+    def issued_on(self) -> date:
+        return self.document.issued_on
+
+
+def billing_documents_for_customer(
+    *, customer: Customer, status: str = "", year: int | None = None
+) -> list[BillingDocument]:
+    """Invoices and credit notes interleaved, newest first (on one day, a credit note
+    before the invoice it may correct). `status` is an invoice status (invoices only) or
+    CREDIT_NOTES_ONLY; `year` the year of issue."""
+    documents: list[BillingDocument] = []
+    if status != CREDIT_NOTES_ONLY:
+        documents += [
+            BillingDocument(is_credit_note=False, document=invoice)
+            for invoice in invoices_for_customer_filtered(
+                customer=customer, status=status, year=year
+            )
+        ]
+    if not status or status == CREDIT_NOTES_ONLY:
+        notes = credit_notes_for_customer(customer=customer)
+        if year:
+            notes = notes.filter(issued_on__year=year)
+        documents += [BillingDocument(is_credit_note=True, document=note) for note in notes]
+    documents.sort(key=lambda d: (d.issued_on, d.is_credit_note, d.document.pk), reverse=True)
+    return documents
+
+
+def credit_entries_for_customer(*, customer: Customer) -> QuerySet[CreditEntry]:
+    """The credit ledger, newest first, with what each entry came from."""
+    return customer.credit_entries.select_related("invoice", "credit_note", "subscription")
+
+
+def invoice_read_only_on(invoice: Invoice) -> date:
+    """The day an open invoice, still unpaid, makes its organization read-only: the day
+    after its due date (invoice_overdue_condition)."""
+    return invoice.due_on + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PaymentDeadline:
+    """An open invoice not yet overdue, and when its organization becomes read-only."""
+
+    invoice: Invoice
+    read_only_on: date
+    days_left: int  # days before it becomes read-only, today included
+
+
+@dataclass(frozen=True)
+class BillingOverview:
+    amount_due: list[Money]  # open invoices' amount due, one per currency
+    overdue: list[Invoice]  # each blocks its subscription's organization (read-only)
+    deadlines: list[PaymentDeadline]  # open, not yet overdue, soonest first
+    credit: Money
+
+
+def _open_invoices(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    return invoices.filter(status=InvoiceStatus.OPEN, amount_due__gt=0).select_related(
+        "subscription", "subscription__organization"
+    )
+
+
+def _deadlines(invoices: QuerySet[Invoice], today: date) -> list[PaymentDeadline]:
+    found = []
+    for invoice in invoices.filter(due_on__gte=today).order_by("due_on", "id"):
+        read_only_on = invoice_read_only_on(invoice)
+        found.append(
+            PaymentDeadline(
+                invoice=invoice, read_only_on=read_only_on, days_left=(read_only_on - today).days
+            )
+        )
+    return found
+
+
+def billing_overview_for_customer(*, customer: Customer, today: date) -> BillingOverview:
+    """What the customer owes and by when, and the credit it holds."""
+    open_invoices = _open_invoices(customer.invoices.all())
+    sums = (
+        open_invoices.values("amount_due_currency")
+        .annotate(due=Sum("amount_due"))
+        .order_by("amount_due_currency")
+    )
+    return BillingOverview(
+        amount_due=[Money(row["due"], row["amount_due_currency"]) for row in sums],
+        overdue=list(
+            open_invoices.filter(invoice_overdue_condition(today=today)).order_by("due_on", "id")
+        ),
+        deadlines=_deadlines(open_invoices, today),
+        credit=Money(customer_credit_balance(customer=customer), customer.currency),
+    )
+
+
+def organization_payment_deadlines(
+    *, organization: Organization, today: date
+) -> list[PaymentDeadline]:
+    """The open invoices of the organization's subscription not yet overdue: pay each by
+    its due date or the organization becomes read-only the day after."""
+    invoices = _open_invoices(Invoice.objects.filter(subscription__organization=organization))
+    return _deadlines(invoices, today)

@@ -4,6 +4,7 @@ devices in the field, plan, status) are checked by the billing services, which s
 from django import forms
 
 from billing.models import InvoiceStatus
+from billing.selectors import CREDIT_NOTES_ONLY
 
 QUANTITY_ERRORS = {
     "required": "Enter the number of licences you want.",
@@ -45,7 +46,8 @@ class InvoiceFilterForm(forms.Form):
     status = forms.ChoiceField(
         required=False,
         choices=[("", "All statuses")]
-        + [(s.value, s.label) for s in InvoiceStatus if s != InvoiceStatus.DRAFT],
+        + [(s.value, s.label) for s in InvoiceStatus if s != InvoiceStatus.DRAFT]
+        + [(CREDIT_NOTES_ONLY, "Credit notes")],
     )
     year = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Year")
 

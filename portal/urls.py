@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts.admin_site import StaffAdminSite
-from portal.views import account, auth, invoices, organizations, pages, subscriptions
+from portal.views import account, auth, credit, invoices, organizations, pages, subscriptions
 
 # Staff hold the keys to every customer: the admin asks for the password and a TOTP code,
 # on one page (accounts.admin_site).
@@ -42,12 +43,9 @@ portal_patterns = [
         {"title": "Payment Method", "nav": "payment"},
         name="payment_method",
     ),
-    path(
-        "balance/",
-        pages.not_yet_available,
-        {"title": "Account balance", "nav": "balance"},
-        name="balance",
-    ),
+    path("credit/", credit.credit, name="credit"),
+    # The old "Account balance" placeholder: the credit page is the account's balance.
+    path("balance/", RedirectView.as_view(pattern_name="portal:credit"), name="balance"),
     path(
         "instances/",
         pages.not_yet_available,

@@ -3,8 +3,9 @@
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
+from django.utils import timezone
 
-from billing.selectors import organization_for_customer
+from billing.selectors import organization_for_customer, organization_payment_deadlines
 from fleet.models import DeviceState, Organization
 from fleet.selectors import organization_devices, organization_status
 from portal.context import customer_required
@@ -31,6 +32,9 @@ def organization_detail(request, pk: int, *, customer):
             "organization": organization,
             "status": organization_status(organization=organization),
             "subscription": organization.subscription,
+            "deadlines": organization_payment_deadlines(
+                organization=organization, today=timezone.now().date()
+            ),
             "page": page,
             "state": state,
             "search": search,

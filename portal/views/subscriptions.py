@@ -14,7 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from billing.errors import BillingError
 from billing.models import Subscription
 from billing.money import money_format
-from billing.selectors import subscription_for_customer, subscriptions_overview_for_customer
+from billing.selectors import (
+    billing_overview_for_customer,
+    subscription_for_customer,
+    subscriptions_overview_for_customer,
+)
 from billing.services.proration import (
     DECREASE,
     SCHEDULED_DECREASE,
@@ -41,7 +45,15 @@ def subscriptions(request, *, customer):
         }
         for subscription in subscriptions_overview_for_customer(customer=customer)
     ]
-    return render(request, "portal/subscriptions.html", {"rows": rows, "nav": "subscriptions"})
+    renewals = sorted(
+        (row for row in rows if row["next_invoice"]), key=lambda row: row["next_invoice"].on
+    )
+    overview = billing_overview_for_customer(customer=customer, today=timezone.now().date())
+    return render(
+        request,
+        "portal/subscriptions.html",
+        {"rows": rows, "renewals": renewals, "overview": overview, "nav": "subscriptions"},
+    )
 
 
 def _subscription_or_404(customer, public_id) -> Subscription:

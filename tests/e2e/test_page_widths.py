@@ -17,7 +17,9 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from billing.models import Customer, Plan
+from billing.models import Customer, InvoiceStatus, Plan
+from billing.services.credit import credit_grant_by_staff
+from billing.services.credit_notes import credit_note_issue
 from billing.services.subscriptions import subscription_cancel, subscription_pause
 from tests.e2e.conftest import ask_for_code
 from tests.factories import SubscriptionFactory
@@ -110,14 +112,19 @@ def _invoices(v: Visit) -> None:
 
 
 def _invoice_detail(v: Visit) -> None:
-    for invoice in v.customer.invoices.order_by("number"):
+    for invoice in v.customer.invoices.exclude(number=None).order_by("number"):
         v.goto(f"/invoices/{invoice.number}/")
+    for note in v.customer.credit_notes.order_by("number"):
+        v.goto(f"/invoices/{note.number}/")
 
 
 def _invoice_pdf(v: Visit) -> None:
-    number = v.customer.invoices.order_by("number").first().number
-    response = v.page.request.get(f"/invoices/{number}/pdf/")
-    assert response.ok and response.headers["content-type"] == "application/pdf"
+    number = v.customer.invoices.exclude(number=None).order_by("number").first().number
+    credit_note = v.customer.credit_notes.order_by("number").first().number
+    for document in (number, credit_note):
+        response = v.page.request.get(f"/invoices/{document}/pdf/")
+        assert response.ok and response.headers["content-type"] == "application/pdf"
+        assert response.body().startswith(b"%PDF")
 
 
 def _organization(v: Visit) -> None:
@@ -130,7 +137,13 @@ def _payment_method(v: Visit) -> None:
 
 
 def _balance(v: Visit) -> None:
-    v.goto("/balance/")
+    v.goto("/balance/")  # redirects to the credit page
+    expect(v.page.get_by_role("heading", level=1, name="Credit")).to_be_visible()
+
+
+def _credit(v: Visit) -> None:
+    v.goto("/credit/")
+    expect(v.page.locator("[data-credit-entry]")).not_to_have_count(0)
 
 
 def _instances(v: Visit) -> None:
@@ -167,6 +180,7 @@ VISITS: dict[str, Callable[[Visit], None]] = {
     "portal:organization": _organization,
     "portal:payment_method": _payment_method,
     "portal:balance": _balance,
+    "portal:credit": _credit,
     "portal:instances": _instances,
     "portal:account": _account,
     "portal:account_password": _account_password,
@@ -192,6 +206,11 @@ def demo_customer(transactional_db) -> Customer:
     subscription_cancel(
         subscription=cancelled, actor="test", confirm_name=cancelled.organization_name
     )
+    # Credit notes and credit: one note on an open invoice, one on a paid one (credited).
+    for status in (InvoiceStatus.OPEN, InvoiceStatus.PAID):
+        invoice = acme.invoices.filter(status=status).order_by("number").first()
+        credit_note_issue(invoice=invoice, amount="1.00", reason=f"{LONG_NAME}", actor="test")
+    credit_grant_by_staff(customer=acme, amount="2.50", reason=LONG_NAME, actor="test")
     return acme
 
 

@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing.models import Customer, Invoice, Subscription
+from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from fleet.models import Organization
 from tests.factories import CustomerFactory, StaffUserFactory, SubscriptionFactory, UserFactory
@@ -66,6 +67,7 @@ PAGES_WITHOUT_IDS: dict[str, Callable[[Holdings], list[str]]] = {
     "portal:invoices": lambda a: [a.invoice.number],
     "portal:payment_method": lambda a: [a.customer.name],
     "portal:balance": lambda a: [a.customer.name],
+    "portal:credit": lambda a: [a.customer.name],
     "portal:instances": lambda a: [a.customer.name],
     "portal:account": lambda a: [a.customer.name, a.customer.email],
     "portal:account_password": lambda a: [a.customer.name],
@@ -120,6 +122,25 @@ def a_and_b(client):
     a, b = holdings("Alpha"), holdings("Bravo")
     client.force_login(a.customer.contact)
     return client, a, b
+
+
+def test_customer_a_gets_404_for_customer_b_credit_note(a_and_b):
+    """Credit notes share the invoices' URLs (/invoices/CN-…/): same scoping."""
+    client, a, b = a_and_b
+    note = credit_note_issue(invoice=b.invoice, amount="2.00", reason="Goodwill", actor=None)
+    for name in ("portal:invoice_detail", "portal:invoice_pdf"):
+        url = reverse(name, kwargs={"number": note.number})
+        response = client.get(url)
+        assert response.status_code == 404, f"{name} as A with B's {note.number}"
+        body = response.content.decode(errors="replace")
+        for marker in [*b.markers(), note.number, "Goodwill"]:
+            assert marker not in body, f"{name} shows B's {marker!r}"
+        owner = Client()
+        owner.force_login(b.customer.contact)
+        assert owner.get(url).status_code == 200
+    for name in ("portal:invoices", "portal:credit"):
+        body = client.get(reverse(name)).content.decode()
+        assert note.number not in body and "Goodwill" not in body, name
 
 
 def test_every_portal_url_is_in_a_table():
