@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from billing.emails import customer_email_send
+from billing.emails import Attachment, customer_email_send
 from billing.models import (
     CreditEntry,
     CreditNote,
@@ -64,9 +64,19 @@ def invoice_email_claim(*, invoice_id: int) -> bool:
     )
 
 
+def invoice_pdf_attachments(*, invoice: Invoice | None) -> list[Attachment]:
+    """The invoice's PDF, for the e-mail that announces it, claiming the invoice: [] if
+    there is none or it was already e-mailed. An action that issues an invoice (a
+    proration, a resume) attaches it to its own e-mail: one e-mail per action."""
+    if invoice is None or not invoice_email_claim(invoice_id=invoice.pk):
+        return []
+    return [(f"{invoice.number}.pdf", invoice_pdf_render(invoice=invoice), "application/pdf")]
+
+
 def notify_invoice_issued(*, invoice: Invoice) -> bool:
     """The invoice, its PDF attached. False (nothing sent) if it was already e-mailed."""
-    if not invoice_email_claim(invoice_id=invoice.pk):
+    attachments = invoice_pdf_attachments(invoice=invoice)
+    if not attachments:
         return False
     subscription = invoice.subscription
     customer_email_send(
@@ -77,9 +87,7 @@ def notify_invoice_issued(*, invoice: Invoice) -> bool:
         ),
         template="invoice_issued",
         context={"invoice": invoice, "subscription": subscription},
-        attachments=[
-            (f"{invoice.number}.pdf", invoice_pdf_render(invoice=invoice), "application/pdf")
-        ],
+        attachments=attachments,
     )
     return True
 
@@ -226,9 +234,20 @@ def notify_subscription_paused(*, subscription: Subscription) -> None:
     )
 
 
-def notify_subscription_resumed(*, subscription: Subscription) -> None:
-    _subscription_email(
-        subscription=subscription, what="subscription resumed", template="subscription_resumed"
+def notify_subscription_resumed(
+    *, subscription: Subscription, invoice: Invoice | None = None
+) -> None:
+    """With the new period's invoice attached (one e-mail for the action)."""
+    attachments = invoice_pdf_attachments(invoice=invoice)
+    what = "subscription resumed"
+    if attachments:
+        what += f", invoice {invoice.number} issued"
+    customer_email_send(
+        customer=subscription.customer,
+        subject=f"{_label(customer=subscription.customer, subscription=subscription)}: {what}",
+        template="subscription_resumed",
+        context={"subscription": subscription, "invoice": invoice if attachments else None},
+        attachments=attachments,
     )
 
 

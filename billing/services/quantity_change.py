@@ -21,6 +21,7 @@ from audit.services import Actor, audit_record
 from billing.emails import customer_email_send
 from billing.errors import PREVIEW_CHANGED, PREVIEW_CHANGED_MESSAGE, BillingError
 from billing.models import CreditEntry, CreditKind, CreditNote, Invoice, InvoiceKind, Subscription
+from billing.notifications import invoice_pdf_attachments
 from billing.services.credit import credit_grant
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
@@ -143,6 +144,7 @@ def subscription_change_quantity(
             "credit_notes": notes,
             "credit_entry": credit_entry,
         },
+        attachments=invoice_pdf_attachments(invoice=invoice),
     )
     return QuantityChange(
         preview=preview, invoice=invoice, credit_notes=tuple(notes), credit_entry=credit_entry
