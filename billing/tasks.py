@@ -21,7 +21,13 @@ def renew_subscriptions_chunk(subscription_ids: list[int], today: str) -> dict:
     return {"subscriptions": result.subscriptions, "invoices": result.invoices}
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, acks_late=True)
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,
+    ignore_result=True,  # fire and forget: nobody waits for it
+)
 def email_issued_invoices(invoice_ids: list[int]) -> dict:
     """Queued on commit by the renewals: each invoice's e-mail (PDF attached), once; a
     retry skips the invoices already e-mailed (Invoice.emailed_at)."""
