@@ -8,13 +8,27 @@ from django.template.loader import render_to_string
 
 from billing.models import Customer
 
+# (file name, content, MIME type), as EmailMessage.attach takes them.
+Attachment = tuple[str, bytes, str]
 
-def customer_email_send(*, customer: Customer, subject: str, template: str, context: dict) -> None:
+
+def customer_email_send(
+    *,
+    customer: Customer,
+    subject: str,
+    template: str,
+    context: dict,
+    attachments: list[Attachment] | None = None,
+    to: str | None = None,
+) -> None:
     """Queues the e-mail for when the current transaction commits (at once outside one),
-    so a rolled-back change never sends mail."""
+    so a rolled-back change never sends mail. `to` defaults to the billing contact (a
+    contact change also writes to the previous address)."""
     context = {"customer": customer, "seller": settings.BILLING_SELLER, **context}
     text = render_to_string(f"billing/emails/{template}.txt", context)
     html = render_to_string(f"billing/emails/{template}.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[customer.email])
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[to or customer.email])
     message.attach_alternative(html, "text/html")
+    for name, content, mimetype in attachments or ():
+        message.attach(name, content, mimetype)
     transaction.on_commit(message.send)

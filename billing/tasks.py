@@ -7,6 +7,7 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from billing.notifications import invoices_email_issued
 from billing.services.overdue import overdue_mark
 from billing.services.reminders import reminders_send
 from billing.services.renewals import renewals_due_chunks, renewals_renew_chunk
@@ -18,6 +19,19 @@ def renew_subscriptions_chunk(subscription_ids: list[int], today: str) -> dict:
         subscription_ids=subscription_ids, today=date.fromisoformat(today)
     )
     return {"subscriptions": result.subscriptions, "invoices": result.invoices}
+
+
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,
+    ignore_result=True,  # fire and forget: nobody waits for it
+)
+def email_issued_invoices(invoice_ids: list[int]) -> dict:
+    """Queued on commit by the renewals: each invoice's e-mail (PDF attached), once; a
+    retry skips the invoices already e-mailed (Invoice.emailed_at)."""
+    return {"emailed": invoices_email_issued(invoice_ids=invoice_ids)}
 
 
 @shared_task

@@ -182,23 +182,29 @@ def celery_worker(settings, tmp_path, transactional_db):
             },
         )
     app.conf.update(task_always_eager=False, worker_enable_remote_control=False)
+    _celery_drop_cached(app)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
             yield w
     finally:
-        from kombu import pools
-
         app.conf.update(saved)
-        # The broker pool also sits in kombu's global registry and the result backend is
-        # cached per app and thread: drop both, or the next worker test in the session
-        # fails with "Acquire on closed pool" or waits on this test's folder.
-        app.pool.force_close_all()
-        app._pool = None
-        pools.reset()
-        app.amqp._producer_pool = None
-        app._backend_cache = None
-        app._local.__dict__.pop("backend", None)
+        _celery_drop_cached(app)
         shutil.rmtree(tmp_path / "queue", ignore_errors=True)
+
+
+def _celery_drop_cached(app):
+    """The broker pool also sits in kombu's global registry and the result backend is
+    cached per app and thread: drop both, or the next worker test in the session fails
+    with "Acquire on closed pool" or waits on this test's folder (and a worker test after
+    eager tasks, e.g. the invoice e-mails queued on commit, would use their broker)."""
+    from kombu import pools
+
+    app.pool.force_close_all()
+    app._pool = None
+    pools.reset()
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
 
 
 def pytest_collection_modifyitems(items):

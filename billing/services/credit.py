@@ -19,6 +19,7 @@ from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.models import CreditEntry, CreditKind, CreditNote, Customer, Invoice, Subscription
 from billing.money import round_money
+from billing.notifications import notify_credit_granted
 from billing.services.locks import lock_customer
 
 # A staff grant above this needs a credit note instead (it has a document behind it).
@@ -137,4 +138,5 @@ def credit_grant_by_staff(
         before={"credit_balance": before},
         after={"credit_balance": entry.balance_after, "amount": value, "reason": reason},
     )
+    notify_credit_granted(entry=entry)
     return entry

@@ -12,6 +12,7 @@ from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
 from billing.models import Customer, Invoice
 from billing.money import CURRENCY_CHOICES
+from billing.notifications import notify_contact_changed
 from billing.services.vat import vat_number_is_valid
 
 User = get_user_model()
@@ -403,4 +404,5 @@ def customer_change_contact(*, customer: Customer, email: str, actor: Any) -> Cu
         before={"contact": previous.email},
         after={"contact": email},
     )
+    notify_contact_changed(customer=locked, old_email=previous.email, new_email=email)
     return locked

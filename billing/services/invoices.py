@@ -13,6 +13,7 @@ from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.models import Customer, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Subscription
 from billing.money import money, round_money, zero
+from billing.notifications import notify_payment_received
 from billing.services.credit import credit_consume
 from billing.services.locks import lock_customer, lock_invoice
 from billing.services.numbering import number_next
@@ -219,6 +220,7 @@ def invoice_mark_paid(*, invoice: Invoice, actor: Actor, paid_at=None, via: str 
         after={"status": InvoiceStatus.PAID, "amount_due": 0, **({"via": via} if via else {})},
     )
     _organization_refresh(invoice=invoice, actor=actor)
+    notify_payment_received(invoice=invoice, via=via, amount=paid)
     return invoice
 
 

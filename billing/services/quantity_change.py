@@ -21,6 +21,7 @@ from audit.services import Actor, audit_record
 from billing.emails import customer_email_send
 from billing.errors import PREVIEW_CHANGED, PREVIEW_CHANGED_MESSAGE, BillingError
 from billing.models import CreditNote, Invoice, InvoiceKind, Subscription
+from billing.notifications import invoice_pdf_attachments
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.locks import lock_customer, lock_subscription
@@ -139,6 +140,7 @@ def subscription_change_quantity(
             "invoice": invoice,
             "credit_notes": notes,
         },
+        attachments=invoice_pdf_attachments(invoice=invoice),
     )
     return QuantityChange(preview=preview, invoice=invoice, credit_notes=tuple(notes))
 

@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from billing.emails import customer_email_send
 from billing.models import Invoice, InvoiceReminder, InvoiceStatus
+from billing.notifications import notify_invoice_reminder
 
 
 def reminder_stages() -> list[int]:
@@ -32,7 +32,7 @@ def reminders_send(*, today: date | None = None, actor: Any = "nightly-billing")
         return 0
     candidates = (
         Invoice.objects.filter(status=InvoiceStatus.OPEN, due_on__lte=today - timedelta(stages[0]))
-        .select_related("customer__contact")
+        .select_related("customer__contact", "subscription")
         .order_by("due_on", "pk")
     )
     sent = 0
@@ -58,20 +58,7 @@ def reminder_send_for_invoice(
                 )
         except IntegrityError:
             return False  # another run sent it first
-        stage = missing[-1]
-        overdue_days = (today - invoice.due_on).days
-        customer_email_send(
-            customer=invoice.customer,
-            subject=(
-                f"Invoice {invoice.number} is due on {invoice.due_on:%d %B %Y}"
-                if overdue_days < 0
-                else f"Invoice {invoice.number} is due today"
-                if overdue_days == 0
-                else f"Reminder: invoice {invoice.number} is overdue"
-            ),
-            template="invoice_reminder",
-            context={"invoice": invoice, "overdue_days": overdue_days, "stage_days": stage},
-        )
+        notify_invoice_reminder(invoice=invoice, today=today, stage_days=missing[-1])
         audit_record(
             actor=actor,
             action="invoice.reminder",

@@ -44,6 +44,7 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.notifications import notify_invoices_issued_later
 from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
 from billing.services.periods import period_end_for
 from billing.services.renewal_terms import period_billed_quantity, subscription_next_terms
@@ -215,6 +216,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
             same_move[(start, end)].append(subscription.pk)
         audits.append(("subscription.renew", subscription, _plain(before), _plain(after)))
     invoices = invoices_issue_many(drafts=drafts, actor=actor)
+    notify_invoices_issued_later(invoice_ids=[i.pk for i in invoices])  # on commit, a task
     # Most subscriptions share a billing date: one UPDATE per distinct new period.
     for (start, end), ids in same_move.items():
         Subscription.objects.filter(pk__in=ids).update(

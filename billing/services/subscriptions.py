@@ -14,6 +14,12 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.notifications import (
+    notify_subscription_cancelled,
+    notify_subscription_migrated,
+    notify_subscription_paused,
+    notify_subscription_resumed,
+)
 from billing.services.locks import lock_customer
 from billing.services.periods import period_end_for
 from billing.services.quantities import subscription_validate_quantity
@@ -122,6 +128,7 @@ def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscript
         before={"status": SubscriptionStatus.ACTIVE},
         after={"status": SubscriptionStatus.PAUSED},
     )
+    notify_subscription_paused(subscription=subscription)
     return subscription
 
 
@@ -162,6 +169,7 @@ def subscription_resume(
             "invoice": invoice.number if invoice else None,
         },
     )
+    notify_subscription_resumed(subscription=subscription, invoice=invoice)
     return subscription
 
 
@@ -195,6 +203,7 @@ def subscription_cancel(
         before=before,
         after={"status": SubscriptionStatus.CANCELLED, "organization_erased": True},
     )
+    notify_subscription_cancelled(subscription=subscription)
     return subscription
 
 
@@ -262,4 +271,5 @@ def subscription_migrate_to_core(
         before=before,
         after={"plan": plan.code, "quantity": quantity},
     )
+    notify_subscription_migrated(subscription=subscription)
     return subscription

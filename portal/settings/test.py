@@ -17,3 +17,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # Static files straight from static/ (no collectstatic in tests).
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+# Eager tasks still open the result backend: an in-memory one needs no var/ folder (a
+# fresh checkout has none). The worker fixture sets its own (tests/conftest.py).
+if not REDIS_URL:  # noqa: F405
+    CELERY_RESULT_BACKEND = "cache+memory://"

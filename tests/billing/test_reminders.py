@@ -42,10 +42,11 @@ def test_each_stage_is_sent_once_on_its_day(invoice, django_capture_on_commit_ca
     assert _send("2026-11-18", capture) == 1
     assert _send("2026-11-22", capture) == 1
     assert _send("2026-11-30", capture) == 0  # past the last stage
+    name = invoice.customer.name  # no subscription: the company's name starts the subject
     assert [m.subject for m in mail.outbox] == [
-        "Invoice CAJ-2026-000001 is due today",
-        "Reminder: invoice CAJ-2026-000001 is overdue",
-        "Reminder: invoice CAJ-2026-000001 is overdue",
+        f"{name}: invoice CAJ-2026-000001 is due today",
+        f"{name}: invoice CAJ-2026-000001 is overdue",
+        f"{name}: invoice CAJ-2026-000001 is overdue",
     ]
     assert mail.outbox[0].to == ["billing@initech.example"]
     assert sorted(InvoiceReminder.objects.values_list("stage_days", flat=True)) == [0, 3, 7]
@@ -84,7 +85,9 @@ def test_paid_invoices_get_no_reminder(invoice, django_capture_on_commit_callbac
 def test_the_schedule_is_a_setting(invoice, django_capture_on_commit_callbacks, settings):
     settings.BILLING_REMINDER_DAYS = [-2, 10]  # two days before, ten days after
     assert _send("2026-11-13", django_capture_on_commit_callbacks) == 1
-    assert mail.outbox[0].subject == "Invoice CAJ-2026-000001 is due on 15 November 2026"
+    assert mail.outbox[0].subject == (
+        f"{invoice.customer.name}: invoice CAJ-2026-000001 is due on 15 November 2026"
+    )
     assert "is due on 15 November 2026." in mail.outbox[0].body
     assert _send("2026-11-25", django_capture_on_commit_callbacks) == 1
     assert sorted(InvoiceReminder.objects.values_list("stage_days", flat=True)) == [-2, 10]
