@@ -122,6 +122,11 @@ class QuantityPreview:
         return self.change == INCREASE
 
     @property
+    def lowered(self) -> tuple[InvoiceReduction, ...]:
+        """The reductions that lower an open invoice (the others credit a paid one)."""
+        return tuple(r for r in self.reductions if r.amounts.applied_to_invoice > 0)
+
+    @property
     def terms(self) -> str:
         """What the customer confirms, as text carried by the confirmation: the quantity it
         starts from, the credit used, the amount charged now, each open invoice lowered and

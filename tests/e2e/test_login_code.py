@@ -50,7 +50,7 @@ def test_first_login_by_code_then_password_logout_and_password_login(page, custo
 
     page.get_by_role("heading", name="Subscriptions").wait_for()
     assert page.url.endswith("/subscriptions/")
-    expect(page.get_by_text("Acme Paris")).to_be_visible()
+    expect(page.get_by_role("link", name="Acme Paris")).to_be_visible()
     assert session_cookie(page) != anonymous_session  # the session id rotated
 
     page.get_by_role("link", name="Account Information").click()
@@ -71,7 +71,7 @@ def test_first_login_by_code_then_password_logout_and_password_login(page, custo
     page.get_by_label("Password").fill("tulip-orbit-42")
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Subscriptions").wait_for()
-    expect(page.get_by_text("Acme Paris")).to_be_visible()
+    expect(page.get_by_role("link", name="Acme Paris")).to_be_visible()
     assert len(mail.outbox) == 1  # the password login sent nothing
 
 
