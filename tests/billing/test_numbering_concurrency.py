@@ -63,8 +63,8 @@ def test_twenty_parallel_finalizations_get_twenty_consecutive_numbers(on_postgre
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_credit_notes_on_one_invoice_never_exceed_it(on_postgres):
-    """Ten staff credit 10.00 each on one 40.00 invoice at once: four succeed, numbered
-    CN-2026-000001..4 with no gap, the rest are refused."""
+    """Ten staff credit 10.00 each on one open 40.00 invoice at once: four succeed,
+    numbered CN-2026-000001..4 with no gap, lowering it to nothing; the rest are refused."""
     customer = CustomerFactory(country="US")
     draft = invoice_create_draft(customer=customer)
     invoice_add_line(invoice=draft, description="Core", quantity=10, unit_price=Decimal("4"))
@@ -92,7 +92,7 @@ def test_parallel_credit_notes_on_one_invoice_never_exceed_it(on_postgres):
     ]
     assert len(refused) == 6
     customer.refresh_from_db()
-    # Partial notes on an open invoice go to the credit balance (it stays open).
-    assert customer.credit_balance == Decimal("40.00")
+    # Notes on an open invoice lower what it asks; none of it becomes credit.
+    assert customer.credit_balance == Decimal("0.00")
     invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.OPEN
+    assert (invoice.status, invoice.amount_due.amount) == (InvoiceStatus.VOID, Decimal("0.00"))
