@@ -231,3 +231,23 @@ def organization_payment_deadlines(
     its due date or the organization becomes read-only the day after."""
     invoices = _open_invoices(Invoice.objects.filter(subscription__organization=organization))
     return _deadlines(invoices, today)
+
+
+def subscription_migrated_in_period(*, subscription: Subscription) -> date | None:
+    """The day staff migrated it from legacy to Core, when that was in the current period
+    (its invoice was then per device, at the legacy price); None otherwise."""
+    from audit.models import AuditEntry
+
+    entry = (
+        AuditEntry.objects.filter(
+            action="subscription.migrate_to_core",
+            target_type="billing.Subscription",
+            target_id=str(subscription.pk),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if entry is None:
+        return None
+    day = entry.created_at.date()
+    return day if day >= subscription.current_period_start else None

@@ -1,5 +1,3 @@
-from typing import Any
-
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -7,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import user_portal_access_revoke
-from audit.services import audit_record
+from audit.services import Actor, audit_record
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
 from billing.models import Customer, Invoice
@@ -54,7 +52,7 @@ def customer_create(
     city: str,
     vat_number: str = "",
     address_line2: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> Customer:
     email = customer_validate_contact_email(email=contact_email)
     if currency not in dict(CURRENCY_CHOICES):
@@ -124,7 +122,7 @@ def customer_update_account(
     city: str,
     country: str,
     vat_number: str,
-    actor: Any,
+    actor: Actor,
 ) -> Customer:
     """The billing contact's edit of the company details. All checked first: invalid input
     changes nothing. Currency and the contact are not editable here.
@@ -184,7 +182,7 @@ def _pending_snapshot(customer: Customer) -> dict:
     }
 
 
-def _propose_tax_identity(*, customer: Customer, country: str, vat_number: str, actor: Any):
+def _propose_tax_identity(*, customer: Customer, country: str, vat_number: str, actor: Actor):
     """Runs under the customer's row lock (customer_update_account)."""
     proposed = (country, vat_number)
     pending = customer_tax_identity_is_pending(customer=customer)
@@ -218,7 +216,7 @@ def _propose_tax_identity(*, customer: Customer, country: str, vat_number: str, 
 
 @transaction.atomic
 def customer_tax_identity_verify(
-    *, customer: Customer, country: str, vat_number: str, actor: Any
+    *, customer: Customer, country: str, vat_number: str, actor: Actor
 ) -> Customer:
     """Staff verified the proposed country and VAT number (the ones they were shown, passed
     back as `country` and `vat_number`): they become the customer's, for the next
@@ -258,7 +256,7 @@ def customer_tax_identity_verify(
 
 
 @transaction.atomic
-def customer_tax_identity_reject(*, customer: Customer, reason: str, actor: Any) -> Customer:
+def customer_tax_identity_reject(*, customer: Customer, reason: str, actor: Actor) -> Customer:
     """Staff could not verify the proposed country or VAT number: the proposal is dropped,
     the verified ones stay."""
     reason = (reason or "").strip()
@@ -335,7 +333,7 @@ def customer_validate_staff_change(*, customer: Customer, changes: dict) -> dict
 
 
 @transaction.atomic
-def customer_update_by_staff(*, customer: Customer, changes: dict, actor: Any) -> Customer:
+def customer_update_by_staff(*, customer: Customer, changes: dict, actor: Actor) -> Customer:
     """Staff's edit of a customer in the admin: checked again under the row lock, only the
     changed fields written, one audit row with their before and after."""
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -378,7 +376,7 @@ def customer_validate_new_contact(*, customer: Customer, email: str) -> str:
 
 
 @transaction.atomic
-def customer_change_contact(*, customer: Customer, email: str, actor: Any) -> Customer:
+def customer_change_contact(*, customer: Customer, email: str, actor: Actor) -> Customer:
     """Staff move the billing contact to another address. Every session of the previous
     contact ends at once and the old address can no longer log in (it is no longer a
     contact; its password and pending codes are removed)."""

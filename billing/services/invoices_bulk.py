@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record_many
+from audit.services import Actor, audit_record_many
 from billing.models import (
     CreditEntry,
     CreditKind,
@@ -73,7 +73,7 @@ class IssuedInvoice:
 
 
 def invoices_issue_many(
-    *, drafts: list[InvoiceDraft], actor: Any, issued_on: date | None = None
+    *, drafts: list[InvoiceDraft], actor: Actor, issued_on: date | None = None
 ) -> list[IssuedInvoice]:
     """Creates and finalizes the invoices in the order given; returns them numbered."""
     if not transaction.get_connection().in_atomic_block:

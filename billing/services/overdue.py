@@ -7,11 +7,11 @@ is affected; the customer's other organizations keep working.
 """
 
 from datetime import date
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import Actor
 from billing.models import Invoice, Subscription
 from billing.selectors import invoice_overdue_condition
 from fleet.services.organizations import organization_set_billing_state
@@ -27,7 +27,7 @@ def subscription_has_overdue_invoice(*, subscription_id: int, today: date) -> bo
 
 
 def overdue_refresh_subscription(
-    *, subscription: Subscription, actor: Any, today: date | None = None
+    *, subscription: Subscription, actor: Actor, today: date | None = None
 ) -> bool:
     """Recomputes the organization's overdue flag from the invoices; returns the flag.
 
@@ -44,7 +44,7 @@ def overdue_refresh_subscription(
     return overdue
 
 
-def overdue_mark(*, today: date | None = None, actor: Any = "nightly-billing") -> int:
+def overdue_mark(*, today: date | None = None, actor: Actor = "nightly-billing") -> int:
     """The nightly pass: flags every organization with a newly overdue invoice.
 
     Returns how many organizations became read-only. Each organization is changed in its

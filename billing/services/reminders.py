@@ -9,13 +9,12 @@ never receives three reminders at once.
 """
 
 from datetime import date, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import Actor, audit_record
 from billing.models import Invoice, InvoiceReminder, InvoiceStatus
 from billing.notifications import notify_invoice_reminder
 
@@ -24,7 +23,7 @@ def reminder_stages() -> list[int]:
     return sorted(set(settings.BILLING_REMINDER_DAYS))
 
 
-def reminders_send(*, today: date | None = None, actor: Any = "nightly-billing") -> int:
+def reminders_send(*, today: date | None = None, actor: Actor = "nightly-billing") -> int:
     """Sends the reminders due today; returns how many e-mails were queued."""
     today = today or timezone.now().date()
     stages = reminder_stages()
@@ -43,7 +42,7 @@ def reminders_send(*, today: date | None = None, actor: Any = "nightly-billing")
 
 
 def reminder_send_for_invoice(
-    *, invoice: Invoice, today: date, stages: list[int], actor: Any
+    *, invoice: Invoice, today: date, stages: list[int], actor: Actor
 ) -> bool:
     reached = [s for s in stages if invoice.due_on + timedelta(days=s) <= today]
     with transaction.atomic():

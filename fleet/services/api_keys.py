@@ -3,11 +3,11 @@
 import hashlib
 import hmac
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import Actor, audit_record
 from fleet.models import ApiKey
 
 # The raw key is "<prefix>.<secret>": 8 hex characters to find the row, then 43
@@ -21,7 +21,7 @@ def _hash(raw_key: str) -> str:
 
 
 def api_key_create(
-    *, name: Annotated[str, "which MDM platform uses it"], actor: Any
+    *, name: Annotated[str, "which MDM platform uses it"], actor: Actor
 ) -> tuple[ApiKey, str]:
     """Creates a key and returns it with the raw key, which is never stored nor shown again."""
     prefix = secrets.token_hex(_PREFIX_BYTES)
@@ -46,7 +46,7 @@ def api_key_authenticate(*, raw_key: Annotated[str, "as the client sent it"]) ->
     return api_key
 
 
-def api_key_deactivate(*, api_key: ApiKey, actor: Any) -> ApiKey:
+def api_key_deactivate(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     if api_key.is_active:
         ApiKey.objects.filter(pk=api_key.pk).update(is_active=False)
         api_key.is_active = False

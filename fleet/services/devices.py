@@ -7,11 +7,11 @@ second mover waits for the first to commit and then counts its device too.
 """
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from django.db import IntegrityError, transaction
 
-from audit.services import audit_record
+from audit.services import Actor, audit_record
 from fleet.errors import FleetError
 from fleet.models import SERIAL_PATTERN, Device, DeviceState, Organization, OrganizationMode
 from fleet.selectors import organization_in_field_count, organization_mode_reason
@@ -77,7 +77,7 @@ def device_move(
     *,
     device: Annotated[Device, "the device to move"],
     state: Annotated[str, "a DeviceState value"],
-    actor: Any,
+    actor: Actor,
 ) -> Device:
     """Moves a device to `state`, or raises FleetError saying why not.
 
@@ -128,7 +128,7 @@ def device_register(
     serial: Annotated[str, "the manufacturer's serial number, unique across organizations"],
     model_name: Annotated[str, "free text, up to 100 characters"] = "",
     state: Annotated[str, "a DeviceState value; In stock unless said"] = DeviceState.IN_STOCK,
-    actor: Any,
+    actor: Actor,
 ) -> Device:
     """Adds a device to an organization, refused when its mode allows no change or when
     a device registered in the field would exceed the licences."""

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db import transaction
 
-from audit.services import audit_record
+from audit.services import Actor, audit_record
 from fleet.models import Organization
 from fleet.selectors import organization_in_field_count
 from fleet.services.modes import organization_mode_compute
@@ -13,7 +13,7 @@ _BILLING_INPUTS = ("licensed", "licence_count", "is_paused", "is_cancelled", "ha
 
 
 def organization_create(
-    *, name: str, licensed: bool, licence_count: int, actor: Any
+    *, name: str, licensed: bool, licence_count: int, actor: Actor
 ) -> Organization:
     organization = Organization.objects.create(
         name=name, licensed=licensed, licence_count=licence_count
@@ -29,7 +29,7 @@ def organization_create(
 
 @transaction.atomic
 def organization_set_billing_state(
-    *, organization: Organization, actor: Any, **inputs: Any
+    *, organization: Organization, actor: Actor, **inputs: Any
 ) -> Organization:
     """Writes billing's inputs (licences, paused, cancelled, overdue) and recomputes the mode.
 
@@ -58,7 +58,7 @@ def organization_set_billing_state(
     return organization
 
 
-def organization_refresh_mode(*, organization: Organization, actor: Any) -> str:
+def organization_refresh_mode(*, organization: Organization, actor: Actor) -> str:
     """Recomputes and stores the mode; audits it when it moves. Call inside the row lock."""
     mode = organization_mode_compute(
         is_cancelled=organization.is_cancelled,
@@ -83,7 +83,7 @@ def organization_refresh_mode(*, organization: Organization, actor: Any) -> str:
 
 
 @transaction.atomic
-def organization_erase(*, organization: Organization, actor: Any) -> None:
+def organization_erase(*, organization: Organization, actor: Actor) -> None:
     """Erases the organization and its devices (subscription cancelled: final).
 
     The audit row keeps what was erased; the rows themselves are deleted.

@@ -17,6 +17,7 @@ from billing.money import money_format
 from billing.selectors import (
     billing_overview_for_customer,
     subscription_for_customer,
+    subscription_migrated_in_period,
     subscriptions_overview_for_customer,
 )
 from billing.services.proration import (
@@ -93,6 +94,7 @@ def subscription_edit(request, *, customer, public_id):
         context["refusal"] = error.message
         return render(request, "portal/subscription_edit.html", context)
     context["in_field"] = organization_in_field_count(organization=subscription.organization)
+    context["migrated_on"] = subscription_migrated_in_period(subscription=subscription)
 
     action = request.POST.get("action")
     if request.method == "POST" and action == "confirm":
