@@ -177,9 +177,31 @@ BILLING_SELLER = {
     "name": "CAJ Mobility SAS",
     "address": "12 rue de la Paix, 75002 Paris, France",
     "vat_number": "FR40303265045",
-    "iban": "FR76 3000 6000 0112 3456 7890 189",
-    "bic": "AGRIFRPP",
+    # The account customers pay bank transfers to, quoting the invoice number.
+    "iban": env.str("BILLING_BANK_IBAN", default="FR76 3000 6000 0112 3456 7890 189"),
+    "bic": env.str("BILLING_BANK_BIC", default="AGRIFRPP"),
+    "bank": env.str("BILLING_BANK_NAME", default="Crédit Agricole, Paris"),
 }
+# Automatic collection: days after the first failed attempt to try again (then the overdue
+# rules apply). Stripe's default is 8 tries in 2 weeks; Kill Bill's 8/8/8 days.
+BILLING_COLLECTION_RETRY_DAYS = env.list(
+    "BILLING_COLLECTION_RETRY_DAYS", cast=int, default=[1, 3, 5, 7]
+)
+
+# Payment gateways (billing/gateways/). With no keys the sandbox is used: no money moves
+# and nothing leaves this machine. Never commit keys: set them in the environment.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # tests point it at a local fake
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
+PAYPAL_ENVIRONMENT = env.str("PAYPAL_ENVIRONMENT", default="sandbox")  # or "production"
+PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="")  # tests point it at a local fake
+PAYMENT_GATEWAY_TIMEOUT = env.float("PAYMENT_GATEWAY_TIMEOUT", default=10.0)  # seconds
+PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = env.int("PAYMENT_GATEWAY_MAX_NETWORK_RETRIES", default=2)
+# Where the gateways send the customer back to (absolute URLs are built on it).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -31,6 +31,8 @@ class Customer(models.Model):
     pending_country = models.CharField(max_length=2, choices=COUNTRY_CHOICES, blank=True)
     pending_vat_number = models.CharField("pending VAT number", max_length=20, blank=True)
     tax_identity_requested_at = models.DateTimeField(null=True, blank=True)
+    # The customer's id at the card gateway (Stripe "cus_…"), made on first use.
+    gateway_customer_ref = models.CharField(max_length=100, blank=True)
     address_line1 = models.CharField("address", max_length=200)
     address_line2 = models.CharField("address (line 2)", max_length=200, blank=True)
     postal_code = models.CharField(max_length=20)
@@ -231,11 +233,18 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     # Set when its e-mail went out (claimed atomically: the e-mail is sent once).
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Automatic collection (services/collection.py): attempts made so far, and the day the
+    # next one is due (None: nothing scheduled, e.g. no card or SEPA mandate).
+    collection_attempts = models.PositiveSmallIntegerField(default=0)
+    next_collection_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("-issued_on", "-id")
-        indexes = [models.Index(fields=["status", "due_on"])]
+        indexes = [
+            models.Index(fields=["status", "due_on"]),
+            models.Index(fields=["status", "next_collection_on"], name="invoice_collection_due"),
+        ]
         constraints = [
             # Never two renewal invoices for one subscription period.
             models.UniqueConstraint(
@@ -432,3 +441,42 @@ class InvoiceReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} reminder at due+{self.stage_days}d"
+
+
+# Payments live in their own module (one row per attempt, methods, webhook events).
+from billing.models.payments import (  # noqa: E402
+    Gateway,
+    Payment,
+    PaymentKind,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+    Refund,
+    WebhookEvent,
+)
+
+__all__ = [
+    "CreditEntry",
+    "CreditKind",
+    "CreditNote",
+    "Customer",
+    "Gateway",
+    "Interval",
+    "Invoice",
+    "InvoiceKind",
+    "InvoiceLine",
+    "InvoiceReminder",
+    "InvoiceStatus",
+    "NumberSequence",
+    "Payment",
+    "PaymentKind",
+    "PaymentMethod",
+    "PaymentMethodKind",
+    "PaymentStatus",
+    "Plan",
+    "PlanKind",
+    "Refund",
+    "Subscription",
+    "SubscriptionStatus",
+    "WebhookEvent",
+]

@@ -1,0 +1,171 @@
+"""What a payment gateway is asked and answers, as dataclasses (Saleor's
+payment/interface.py is the model). Implementations: stripe.py (cards, SEPA debit,
+Checkout), paypal.py (Orders v2), sandbox.py (the offline default, with local stand-ins for
+the hosted pages). Services never see an SDK object: only these.
+
+Amounts are Decimal in currency units (12.50 EUR), never cents; each implementation
+converts at its edge. Failures raise billing.gateways.errors.GatewayError.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+# ChargeResult.status
+SUCCEEDED = "succeeded"
+PENDING = "pending"  # SEPA debit: the bank answers days later (webhook)
+REQUIRES_ACTION = "requires_action"  # 3-D Secure or PayPal approval: see action_url
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class GatewayCustomer:
+    customer_id: int
+    email: str
+    name: str
+    gateway_customer_ref: str = ""  # "" until the gateway made one
+
+
+@dataclass(frozen=True)
+class HostedSession:
+    """A page on the gateway's side (Checkout) the customer is sent to."""
+
+    session_id: str
+    url: str
+    gateway_customer_ref: str = ""
+
+
+@dataclass(frozen=True)
+class SetupSessionRequest:
+    """Save a card or a SEPA mandate for later (Checkout in setup mode)."""
+
+    customer: GatewayCustomer
+    kinds: tuple[str, ...]  # PaymentMethodKind values: "card", "sepa_debit"
+    success_url: str  # "{SESSION_ID}" in it is replaced by the session's id
+    cancel_url: str
+
+
+@dataclass(frozen=True)
+class SavedMethod:
+    """A method the customer saved, as the gateway describes it."""
+
+    gateway_ref: str
+    kind: str  # "card" or "sepa_debit"
+    brand: str = ""  # visa, mastercard, amex
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+    funding: str = ""  # credit, debit, prepaid
+
+
+@dataclass(frozen=True)
+class PaymentSessionRequest:
+    """Pay once on a hosted page (an invoice by a new card, a balance top-up)."""
+
+    customer: GatewayCustomer
+    amount: Decimal
+    currency: str
+    description: str
+    reference: str  # our reference: the invoice number, the top-up id
+    idempotency_key: str
+    success_url: str  # "{SESSION_ID}" replaced as above
+    cancel_url: str
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """Charge a saved method: off-session (automatic collection) or with the customer."""
+
+    customer: GatewayCustomer
+    method_ref: str
+    amount: Decimal
+    currency: str
+    idempotency_key: str  # the same key twice never charges twice
+    description: str
+    off_session: bool
+    return_url: str = ""  # where 3-D Secure comes back to
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: str  # SUCCEEDED, PENDING, REQUIRES_ACTION, FAILED
+    gateway_ref: str  # e.g. the PaymentIntent or PayPal order id
+    amount: Decimal
+    currency: str
+    action_url: str = ""  # REQUIRES_ACTION: where the customer completes it
+    error_code: str = ""  # FAILED: a GatewayError code
+    error_message: str = ""
+    method: SavedMethod | None = None  # the method used, when the gateway says
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    payment_ref: str
+    amount: Decimal
+    currency: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    gateway_ref: str
+    status: str  # SUCCEEDED or PENDING
+
+
+@dataclass(frozen=True)
+class GatewayEvent:
+    """A webhook event, verified. `data` is the event's object as plain JSON."""
+
+    provider: str  # "stripe", "paypal", "sandbox"
+    event_id: str
+    type: str  # e.g. "payment_intent.succeeded", "PAYMENT.CAPTURE.COMPLETED"
+    created: int  # Unix seconds, for ordering
+    data: dict
+    payload: dict  # the whole event, stored as received
+
+
+@dataclass(frozen=True)
+class PayPalOrderRequest:
+    amount: Decimal
+    currency: str
+    reference: str  # the invoice number
+    description: str
+    idempotency_key: str  # sent as PayPal-Request-Id
+    return_url: str
+    cancel_url: str
+
+
+@dataclass(frozen=True)
+class PayPalOrder:
+    order_id: str
+    approve_url: str
+    status: str  # CREATED, APPROVED, COMPLETED
+
+
+class CardGateway(Protocol):
+    """Cards and SEPA debit (Stripe, or the sandbox)."""
+
+    name: str
+
+    def setup_session_create(self, request: SetupSessionRequest) -> HostedSession: ...
+    def setup_session_result(self, session_id: str) -> SavedMethod: ...
+    def payment_session_create(self, request: PaymentSessionRequest) -> HostedSession: ...
+    def payment_session_result(self, session_id: str) -> ChargeResult: ...
+    def charge(self, request: ChargeRequest) -> ChargeResult: ...
+    def charge_status(self, gateway_ref: str) -> ChargeResult: ...
+    def refund(self, request: RefundRequest) -> RefundResult: ...
+    def method_detach(self, method_ref: str) -> None: ...
+    def webhook_event(self, *, payload: bytes, signature: str) -> GatewayEvent: ...
+
+
+class PayPalGateway(Protocol):
+    """PayPal checkout, Orders v2: create, the customer approves, capture."""
+
+    name: str
+
+    def order_create(self, request: PayPalOrderRequest) -> PayPalOrder: ...
+    def order_capture(self, *, order_id: str, idempotency_key: str) -> ChargeResult: ...
+    def refund(self, request: RefundRequest) -> RefundResult: ...
+    def webhook_event(self, *, headers: dict, body: bytes) -> GatewayEvent: ...
