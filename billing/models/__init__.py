@@ -326,6 +326,7 @@ class CreditKind(models.TextChoices):
     DECREASE = "decrease", "Licences removed"  # the paid part of a monthly decrease
     CREDIT_NOTE = "credit_note", "Credit note"  # the paid part of a credit note
     STAFF_GRANT = "staff_grant", "Granted by staff"  # audited, with a reason
+    OVERPAYMENT = "overpayment", "Paid more than was due"  # before VAT, like all credit
     USED = "used", "Used on an invoice"  # negative
 
 
@@ -370,7 +371,9 @@ class CreditEntry(models.Model):
                 name="credit_entry_sign_follows_kind",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["decrease", "credit_note", "staff_grant", "used"]),
+                condition=Q(
+                    kind__in=["decrease", "credit_note", "staff_grant", "overpayment", "used"]
+                ),
                 name="credit_entry_kind_valid",
             ),
         ]
@@ -398,6 +401,9 @@ class CreditNote(models.Model):
     total = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
     applied_to_invoice = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
     credited = MoneyField(**MONEY, currency_choices=CURRENCY_CHOICES)
+    # Of the note's total, what went back to the payment method (a staff refund) instead
+    # of becoming credit.
+    refunded = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     issued_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
 

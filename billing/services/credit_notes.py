@@ -143,6 +143,7 @@ def credit_note_issue(
     issued_on: date | None = None,
     expected: CreditNoteAmounts | None = None,
     notify: bool = True,
+    refund_paid_part: bool = False,
 ) -> CreditNote:
     """Issues the note; `expected` (what a preview showed) must still hold, or nothing is
     issued. Locks: customer, invoice, number sequence (services/locks.py). `notify=False`
@@ -173,14 +174,15 @@ def credit_note_issue(
         vat_amount=Money(amounts.vat, currency),
         total=Money(amounts.total, currency),
         applied_to_invoice=Money(amounts.applied_to_invoice, currency),
-        credited=Money(amounts.credited, currency),
+        credited=Money(Decimal(0) if refund_paid_part else amounts.credited, currency),
+        refunded=amounts.credited if refund_paid_part else Decimal(0),
         issued_on=issued_on,
     )
     if amounts.applied_to_invoice > 0:
         invoice_reduce_due(
             invoice=invoice, by=amounts.applied_to_invoice, actor=actor, reason=note.number
         )
-    if amounts.credited > 0:
+    if amounts.credited > 0 and not refund_paid_part:
         credit_grant(
             customer=invoice.customer,
             amount=amounts.credited,
@@ -201,6 +203,7 @@ def credit_note_issue(
             "total": note.total,
             "applied_to_invoice": note.applied_to_invoice,
             "credited": note.credited,
+            "refunded": note.refunded,
             "reason": note.reason,
             "voided_invoice": invoice.status == InvoiceStatus.VOID,
         },

@@ -24,7 +24,9 @@ from billing.services.vat import vat_amount, vat_treatment_for
 INVOICE_TRANSITIONS: dict[str, set[str]] = {
     InvoiceStatus.DRAFT: {InvoiceStatus.OPEN},
     InvoiceStatus.OPEN: {InvoiceStatus.PAID, InvoiceStatus.VOID},
-    InvoiceStatus.PAID: set(),
+    # Only a payment taken back by the bank (SEPA return, chargeback) reopens a paid
+    # invoice: services/payments.py payment_reverse, audited.
+    InvoiceStatus.PAID: {InvoiceStatus.OPEN},
     InvoiceStatus.VOID: set(),
 }
 
@@ -226,7 +228,7 @@ def invoice_mark_paid(*, invoice: Invoice, actor: Actor, paid_at=None, via: str 
 
 def invoice_reduce_due(*, invoice: Invoice, by: Decimal, actor: Actor, reason: str) -> Invoice:
     """Lowers an open invoice's amount due (a credit note applied to it). At zero nothing is
-    owed any more: the invoice is void (no payment was ever asked of it again).
+    owed any more: the invoice is paid if payments covered the rest, void otherwise.
 
     The caller holds the customer and the invoice locks (services/locks.py) and passes the
     locked invoice.
@@ -241,9 +243,15 @@ def invoice_reduce_due(*, invoice: Invoice, by: Decimal, actor: Actor, reason: s
     invoice.amount_due = money(invoice.amount_due.amount - by, invoice.currency)
     fields = ["amount_due", "amount_due_currency"]
     if invoice.amount_due.amount == 0:
-        invoice_check_transition(invoice=invoice, to=InvoiceStatus.VOID)
-        invoice.status = InvoiceStatus.VOID
+        settled = (
+            InvoiceStatus.PAID if invoice_has_payments(invoice=invoice) else InvoiceStatus.VOID
+        )
+        invoice_check_transition(invoice=invoice, to=settled)
+        invoice.status = settled
         fields.append("status")
+        if settled == InvoiceStatus.PAID:
+            invoice.paid_at = timezone.now()
+            fields.append("paid_at")
     invoice.save(update_fields=fields)
     audit_record(
         actor=actor,
@@ -252,6 +260,11 @@ def invoice_reduce_due(*, invoice: Invoice, by: Decimal, actor: Actor, reason: s
         before=before,
         after={"status": invoice.status, "amount_due": invoice.amount_due, "by": reason},
     )
-    if invoice.status == InvoiceStatus.VOID:
+    if invoice.status != InvoiceStatus.OPEN:
         _organization_refresh(invoice=invoice, actor=actor)
     return invoice
+
+
+def invoice_has_payments(*, invoice: Invoice) -> bool:
+    """Whether money was received on it (a succeeded payment attempt)."""
+    return invoice.payments.filter(status="succeeded").exists()

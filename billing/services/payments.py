@@ -1,0 +1,435 @@
+"""Paying invoices: one Payment row per attempt, the gateway called outside any lock, and
+the result recorded once, whoever reports it first (the return page, a webhook, the
+collection task, a status poll).
+
+Money rules:
+- A succeeded payment covers the invoice's amount due; when it covers all of it the
+  invoice is paid (its organization leaves read-only at once) and a receipt is e-mailed.
+- A partial payment lowers the amount due; the invoice stays open.
+- An overpayment (or money arriving for an invoice already settled) becomes customer
+  credit, recorded (kind "overpayment"). Credit is used before VAT, so it is the amount
+  paid less the invoice's VAT: 12.00 EUR over on a 20% invoice is 10.00 EUR of credit,
+  which takes 12.00 EUR off the next invoice once VAT is added.
+- A payment reversed after it succeeded (a SEPA debit the bank returns, a chargeback)
+  reopens what it had paid and is audited.
+
+Locks (services/locks.py): the customer, then the invoice, then the payment row.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+from billing.errors import BillingError
+from billing.gateways import card_gateway, paypal_gateway
+from billing.gateways import interface as gw
+from billing.gateways.errors import GatewayError
+from billing.models import (
+    CreditKind,
+    Customer,
+    Gateway,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentKind,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+)
+from billing.money import money, round_money
+from billing.notifications import notify_payment_received
+from billing.services.credit import credit_grant
+from billing.services.invoices import invoice_check_transition, invoice_mark_paid
+from billing.services.locks import lock_customer, lock_invoice
+
+FINAL = {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
+
+
+def gateway_customer(*, customer: Customer) -> gw.GatewayCustomer:
+    return gw.GatewayCustomer(
+        customer_id=customer.pk,
+        email=customer.email,
+        name=customer.name,
+        gateway_customer_ref=customer.gateway_customer_ref,
+    )
+
+
+def payment_idempotency_key(*, invoice: Invoice, attempt: int, how: str = "pay") -> str:
+    """The key the gateway sees: the invoice's id and the attempt number."""
+    return f"invoice-{invoice.pk}-{how}-{attempt}"
+
+
+@dataclass(frozen=True)
+class Started:
+    payment: Payment
+    redirect_url: str  # where the customer goes next ("" when nothing is needed)
+
+
+@transaction.atomic
+def _attempt_create(
+    *,
+    invoice: Invoice,
+    method_kind: str,
+    gateway: str,
+    method: PaymentMethod | None,
+    off_session: bool,
+    how: str,
+) -> Payment:
+    """Opens an attempt for the invoice's amount due, under the invoice's lock."""
+    lock_customer(pk=invoice.customer_id)
+    invoice = lock_invoice(pk=invoice.pk)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due.amount <= 0:
+        raise BillingError(
+            f"Invoice {invoice.number} has nothing left to pay.", code="nothing_to_pay"
+        )
+    if invoice.payments.filter(status=PaymentStatus.PENDING).exists():
+        raise BillingError(
+            f"A payment of invoice {invoice.number} is already on its way; it shows here once "
+            "the bank confirms it.",
+            code="payment_in_progress",
+        )
+    attempt = invoice.payments.count() + 1
+    return Payment.objects.create(
+        customer_id=invoice.customer_id,
+        invoice=invoice,
+        kind=PaymentKind.INVOICE,
+        method=method,
+        method_kind=method_kind,
+        gateway=gateway,
+        amount=invoice.amount_due.amount,
+        currency=invoice.currency,
+        status=PaymentStatus.PENDING,
+        idempotency_key=payment_idempotency_key(invoice=invoice, attempt=attempt, how=how),
+        attempt=attempt,
+        off_session=off_session,
+    )
+
+
+def _gateway_failed(*, payment: Payment, error: GatewayError, actor: Actor) -> Payment:
+    """A technical failure (timeout, 5xx): the attempt stays pending when the gateway may
+    still have charged (the same key retried later cannot charge twice), else fails."""
+    if error.may_retry:
+        Payment.objects.filter(pk=payment.pk).update(
+            error_code=error.code, error_message=error.message[:300]
+        )
+        payment.refresh_from_db()
+        return payment
+    return payment_record_result(
+        payment=payment,
+        result=gw.ChargeResult(
+            status=gw.FAILED,
+            gateway_ref=error.gateway_ref,
+            amount=payment.amount,
+            currency=payment.currency,
+            error_code=error.code,
+            error_message=error.message,
+        ),
+        actor=actor,
+    )
+
+
+def payment_charge_method(
+    *,
+    invoice: Invoice,
+    method: PaymentMethod,
+    actor: Actor,
+    off_session: bool,
+    return_url: str = "",
+    how: str = "pay",
+) -> Payment:
+    """Charges a saved card or SEPA mandate for the invoice's amount due."""
+    if method.customer_id != invoice.customer_id or method.removed_at is not None:
+        raise BillingError("That payment method is not available.", code="method_unavailable")
+    if not method.can_charge_off_session:
+        raise BillingError(f"{method} cannot be charged directly.", code="method_not_chargeable")
+    payment = _attempt_create(
+        invoice=invoice,
+        method_kind=method.kind,
+        gateway=method.gateway,
+        method=method,
+        off_session=off_session,
+        how=how,
+    )
+    customer = Customer.objects.select_related("contact").get(pk=invoice.customer_id)
+    request = gw.ChargeRequest(
+        customer=gateway_customer(customer=customer),
+        method_ref=method.gateway_ref,
+        amount=payment.amount,
+        currency=payment.currency,
+        idempotency_key=payment.idempotency_key,
+        description=f"Invoice {invoice.number}",
+        off_session=off_session,
+        return_url=return_url,
+        metadata={"invoice": invoice.number, "payment": str(payment.pk)},
+    )
+    try:
+        result = card_gateway().charge(request)
+    except GatewayError as error:
+        return _gateway_failed(payment=payment, error=error, actor=actor)
+    return payment_record_result(payment=payment, result=result, actor=actor)
+
+
+def payment_hosted_start(
+    *, invoice: Invoice, actor: Actor, success_url: str, cancel_url: str
+) -> Started:
+    """Pays by a new card on the gateway's hosted page (Stripe Checkout or the sandbox)."""
+    payment = _attempt_create(
+        invoice=invoice,
+        method_kind=PaymentMethodKind.CARD,
+        gateway=card_gateway().name,
+        method=None,
+        off_session=False,
+        how="checkout",
+    )
+    customer = Customer.objects.select_related("contact").get(pk=invoice.customer_id)
+    try:
+        session = card_gateway().payment_session_create(
+            gw.PaymentSessionRequest(
+                customer=gateway_customer(customer=customer),
+                amount=payment.amount,
+                currency=payment.currency,
+                description=f"Invoice {invoice.number}",
+                reference=invoice.number,
+                idempotency_key=payment.idempotency_key,
+                success_url=success_url,
+                cancel_url=cancel_url,
+                metadata={"invoice": invoice.number, "payment": str(payment.pk)},
+            )
+        )
+    except GatewayError as error:
+        _gateway_failed(payment=payment, error=error, actor=actor)
+        raise BillingError(error.message, code=error.code) from error
+    _customer_ref_remember(customer=customer, ref=session.gateway_customer_ref)
+    Payment.objects.filter(pk=payment.pk).update(
+        status=PaymentStatus.REQUIRES_ACTION, gateway_ref=session.session_id, action_url=session.url
+    )
+    payment.refresh_from_db()
+    return Started(payment=payment, redirect_url=session.url)
+
+
+def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) -> Payment:
+    """The customer is back from the hosted page (or its webhook came first)."""
+    payment = Payment.objects.filter(
+        customer=customer, gateway=card_gateway().name, gateway_ref=session_id
+    ).first()
+    if payment is None:
+        # Already recorded under the charge's own id by the webhook, or not ours.
+        raise BillingError("This payment was not found.", code="payment_not_found")
+    try:
+        result = card_gateway().payment_session_result(session_id)
+    except GatewayError as error:
+        raise BillingError(error.message, code=error.code) from error
+    return payment_record_result(payment=payment, result=result, actor=actor)
+
+
+def payment_paypal_start(
+    *, invoice: Invoice, actor: Actor, return_url: str, cancel_url: str
+) -> Started:
+    """PayPal checkout: an order the customer approves on PayPal, then we capture it."""
+    gateway = paypal_gateway()
+    payment = _attempt_create(
+        invoice=invoice,
+        method_kind=PaymentMethodKind.PAYPAL,
+        gateway=gateway.name,
+        method=None,
+        off_session=False,
+        how="paypal",
+    )
+    try:
+        order = gateway.order_create(
+            gw.PayPalOrderRequest(
+                amount=payment.amount,
+                currency=payment.currency,
+                reference=invoice.number,
+                description=f"Invoice {invoice.number}",
+                idempotency_key=payment.idempotency_key,
+                return_url=return_url,
+                cancel_url=cancel_url,
+            )
+        )
+    except GatewayError as error:
+        _gateway_failed(payment=payment, error=error, actor=actor)
+        raise BillingError(error.message, code=error.code) from error
+    Payment.objects.filter(pk=payment.pk).update(
+        status=PaymentStatus.REQUIRES_ACTION,
+        gateway_ref=order.order_id,
+        action_url=order.approve_url,
+    )
+    payment.refresh_from_db()
+    return Started(payment=payment, redirect_url=order.approve_url)
+
+
+def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -> Payment:
+    """The customer approved the order on PayPal: capture it (once, by its request id)."""
+    gateway = paypal_gateway()
+    payment = Payment.objects.filter(
+        customer=customer, gateway=gateway.name, gateway_ref=order_id
+    ).first()
+    if payment is None:
+        raise BillingError("This PayPal payment was not found.", code="payment_not_found")
+    if payment.status in FINAL:
+        return payment
+    try:
+        result = gateway.order_capture(
+            order_id=order_id, idempotency_key=f"{payment.idempotency_key}-capture"
+        )
+    except GatewayError as error:
+        return _gateway_failed(payment=payment, error=error, actor=actor)
+    return payment_record_result(payment=payment, result=result, actor=actor)
+
+
+@transaction.atomic
+def payment_record_bank_transfer(
+    *, invoice: Invoice, amount: Decimal, actor: Actor, reference: str = ""
+) -> Payment:
+    """Staff saw a bank transfer arrive: recorded as a succeeded payment and applied."""
+    if amount <= 0 or amount != round_money(amount):
+        raise BillingError("Enter the amount received, e.g. 120.00.", code="amount_invalid")
+    lock_customer(pk=invoice.customer_id)
+    invoice = lock_invoice(pk=invoice.pk)
+    attempt = invoice.payments.count() + 1
+    payment = Payment.objects.create(
+        customer_id=invoice.customer_id,
+        invoice=invoice,
+        method_kind=PaymentMethodKind.BANK_TRANSFER,
+        gateway=Gateway.OFFLINE,
+        amount=amount,
+        currency=invoice.currency,
+        idempotency_key=payment_idempotency_key(invoice=invoice, attempt=attempt, how="transfer"),
+        attempt=attempt,
+        gateway_ref=reference[:100],
+    )
+    return payment_record_result(
+        payment=payment,
+        result=gw.ChargeResult(
+            status=gw.SUCCEEDED,
+            gateway_ref=payment.gateway_ref,
+            amount=amount,
+            currency=invoice.currency,
+        ),
+        actor=actor,
+    )
+
+
+def _customer_ref_remember(*, customer: Customer, ref: str) -> None:
+    if ref and ref != customer.gateway_customer_ref:
+        Customer.objects.filter(pk=customer.pk, gateway_customer_ref="").update(
+            gateway_customer_ref=ref
+        )
+
+
+@transaction.atomic
+def payment_record_result(*, payment: Payment, result: gw.ChargeResult, actor: Actor) -> Payment:
+    """Records what the gateway said, once. A final attempt is never changed again, except
+    a succeeded one reversed (payment_reverse). Returns the payment as it now stands."""
+    lock_customer(pk=payment.customer_id)
+    if payment.invoice_id:
+        lock_invoice(pk=payment.invoice_id)
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status in FINAL:
+        return payment
+    before = payment.status
+    if result.gateway_ref:
+        payment.gateway_ref = result.gateway_ref
+    payment.error_code, payment.error_message = result.error_code, result.error_message[:300]
+    if result.status == gw.SUCCEEDED:
+        payment.status = PaymentStatus.SUCCEEDED
+        payment.succeeded_at = timezone.now()
+        payment.action_url = ""
+    elif result.status == gw.FAILED:
+        payment.status = PaymentStatus.FAILED
+    elif result.status == gw.REQUIRES_ACTION:
+        payment.status = PaymentStatus.REQUIRES_ACTION
+        payment.action_url = result.action_url or payment.action_url
+    else:
+        payment.status = PaymentStatus.PENDING
+    payment.save()
+    audit_record(
+        actor=actor,
+        action="payment.record",
+        target=payment,
+        before={"status": before},
+        after={
+            "status": payment.status,
+            "amount": payment.amount,
+            "gateway_ref": payment.gateway_ref,
+            "error": payment.error_code,
+        },
+    )
+    if payment.status == PaymentStatus.SUCCEEDED and payment.invoice_id:
+        _invoice_apply(payment=payment, actor=actor)
+    return payment
+
+
+def _invoice_apply(*, payment: Payment, actor: Actor) -> None:
+    """The succeeded payment's money onto its invoice; any excess becomes credit."""
+    invoice = Invoice.objects.get(pk=payment.invoice_id)
+    via = payment.get_method_kind_display().lower()
+    amount = payment.amount
+    if invoice.status != InvoiceStatus.OPEN:
+        over = amount  # settled meanwhile (another attempt, a credit note): all of it back
+    elif amount >= invoice.amount_due.amount:
+        over = amount - invoice.amount_due.amount
+        invoice_mark_paid(invoice=invoice, actor=actor, via=via)
+    else:
+        due_before = invoice.amount_due
+        invoice.amount_due = money(invoice.amount_due.amount - amount, invoice.currency)
+        invoice.save(update_fields=["amount_due", "amount_due_currency"])
+        audit_record(
+            actor=actor,
+            action="invoice.partly_paid",
+            target=invoice,
+            before={"amount_due": due_before},
+            after={"amount_due": invoice.amount_due, "paid": amount, "via": via},
+        )
+        notify_payment_received(invoice=invoice, via=via, amount=money(amount, invoice.currency))
+        over = Decimal(0)
+    if over > 0:
+        credit_grant(
+            customer=invoice.customer,
+            amount=round_money(over * 100 / (100 + invoice.vat_rate)),
+            kind=CreditKind.OVERPAYMENT,
+            reason=f"Paid {over} {invoice.currency} more than invoice {invoice.number} asked",
+            invoice=invoice,
+        )
+
+
+@transaction.atomic
+def payment_reverse(*, payment: Payment, reason: str, actor: Actor) -> Payment:
+    """A succeeded payment taken back by the bank (SEPA return, chargeback): the invoice
+    owes that money again and is open; audited."""
+    lock_customer(pk=payment.customer_id)
+    invoice = lock_invoice(pk=payment.invoice_id) if payment.invoice_id else None
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status != PaymentStatus.SUCCEEDED:
+        return payment
+    payment.status = PaymentStatus.REVERSED
+    payment.error_message = reason[:300]
+    payment.save(update_fields=["status", "error_message", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="payment.reversed",
+        target=payment,
+        before={"status": PaymentStatus.SUCCEEDED},
+        after={"status": PaymentStatus.REVERSED, "reason": reason},
+    )
+    if invoice is not None:
+        owed = min(invoice.amount_due.amount + payment.amount, invoice.total.amount)
+        before = {"status": invoice.status, "amount_due": invoice.amount_due}
+        if invoice.status == InvoiceStatus.PAID:
+            invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
+            invoice.status = InvoiceStatus.OPEN
+            invoice.paid_at = None
+        invoice.amount_due = money(owed, invoice.currency)
+        invoice.save(update_fields=["status", "paid_at", "amount_due", "amount_due_currency"])
+        audit_record(
+            actor=actor,
+            action="invoice.reopened",
+            target=invoice,
+            before=before,
+            after={"status": invoice.status, "amount_due": invoice.amount_due, "why": reason},
+        )
+    return payment
