@@ -142,6 +142,43 @@ def notify_payment_received(*, invoice: Invoice, via: str = "", amount=None) -> 
     )
 
 
+def notify_payment_failed(*, invoice: Invoice, payment, retry_on: date | None, url: str) -> None:
+    """Automatic collection failed: why, when we try again (if we do), and a link to pay."""
+    customer_email_send(
+        customer=invoice.customer,
+        subject=(
+            f"{_label(customer=invoice.customer, subscription=invoice.subscription)}: "
+            f"payment of invoice {invoice.number} failed"
+        ),
+        template="payment_failed",
+        context={
+            "invoice": invoice,
+            "subscription": invoice.subscription,
+            "payment": payment,
+            "retry_on": retry_on,
+            "url": url,
+        },
+    )
+
+
+def notify_payment_action_required(*, invoice: Invoice, payment, url: str) -> None:
+    """Your bank wants to confirm the payment (3-D Secure): the link completes it."""
+    customer_email_send(
+        customer=invoice.customer,
+        subject=(
+            f"{_label(customer=invoice.customer, subscription=invoice.subscription)}: "
+            f"confirm the payment of invoice {invoice.number}"
+        ),
+        template="payment_action_required",
+        context={
+            "invoice": invoice,
+            "subscription": invoice.subscription,
+            "payment": payment,
+            "url": url,
+        },
+    )
+
+
 def notify_invoice_reminder(*, invoice: Invoice, today: date, stage_days: int) -> None:
     """A reminder before, on or after the due date. The organization of the invoice's
     subscription is read-only from the day after the due date while it stays unpaid

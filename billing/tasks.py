@@ -7,7 +7,14 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from billing.gateways.errors import GatewayError
 from billing.notifications import invoices_email_issued
+from billing.services.collection import (
+    collection_attempt,
+    collection_due,
+    payment_refresh_pending,
+    payments_pending_ids,
+)
 from billing.services.overdue import overdue_mark
 from billing.services.reminders import reminders_send
 from billing.services.renewals import renewals_due_chunks, renewals_renew_chunk
@@ -34,6 +41,29 @@ def email_issued_invoices(invoice_ids: list[int]) -> dict:
     return {"emailed": invoices_email_issued(invoice_ids=invoice_ids)}
 
 
+@shared_task(
+    autoretry_for=(OperationalError, GatewayError),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,
+    ignore_result=True,
+)
+def collect_invoice(invoice_id: int, today: str) -> None:
+    """One automatic collection attempt (off-session), if still due."""
+    collection_attempt(invoice_id=invoice_id, today=date.fromisoformat(today))
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True
+)
+def refresh_pending_payments() -> int:
+    """Every 10 minutes: where do the pending payments stand at the gateway?"""
+    ids = list(payments_pending_ids())
+    for payment_id in ids:
+        payment_refresh_pending(payment_id=payment_id)
+    return len(ids)
+
+
 @shared_task
 def nightly_billing() -> dict:
     """00:00 UTC: fans the due renewals out to the workers in chunks, then marks overdue
@@ -46,6 +76,16 @@ def nightly_billing() -> dict:
                 lambda ids=ids: renew_subscriptions_chunk.delay(ids, today.isoformat())
             )
             chunks += 1
+        retries = list(collection_due(today=today))
+        for invoice_id in retries:
+            transaction.on_commit(
+                lambda invoice_id=invoice_id: collect_invoice.delay(invoice_id, today.isoformat())
+            )
     overdue = overdue_mark(today=today)
     reminders = reminders_send(today=today)
-    return {"renewal_chunks": chunks, "overdue_marked": overdue, "reminders_sent": reminders}
+    return {
+        "renewal_chunks": chunks,
+        "collections": len(retries),
+        "overdue_marked": overdue,
+        "reminders_sent": reminders,
+    }

@@ -22,6 +22,7 @@ from billing.emails import customer_email_send
 from billing.errors import PREVIEW_CHANGED, PREVIEW_CHANGED_MESSAGE, BillingError
 from billing.models import CreditNote, Invoice, InvoiceKind, Subscription
 from billing.notifications import invoice_pdf_attachments
+from billing.services.collection import collection_start
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.locks import lock_customer, lock_subscription
@@ -91,6 +92,7 @@ def subscription_change_quantity(
             preview.credit_used,
         ):
             raise _refuse_changed()
+        collection_start(invoice_ids=[invoice.pk], today=today)
     elif preview.change == DECREASE:
         notes = _decrease_apply(preview=preview, actor=actor, today=today)
 

@@ -20,9 +20,8 @@ per missed period (legacy counts are today's: history is not kept per period).
 Locks (services/locks.py): the chunk's subscriptions, then their customers (credit), then
 the number sequence, then organizations.
 
-Collection (card, SEPA debit) is not done here: the open invoices a chunk issues are
-returned in `RenewalResult.open_invoice_ids`, which is where automatic collection plugs
-in (a later issue). Nothing here pretends to charge.
+Collection (card, SEPA debit) is not done here: the open invoices a chunk issues get a
+collection task each, queued when the chunk commits (services/collection.py).
 """
 
 from collections import defaultdict
@@ -45,6 +44,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.notifications import notify_invoices_issued_later
+from billing.services.collection import collection_start
 from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
 from billing.services.periods import period_end_for
 from billing.services.renewal_terms import period_billed_quantity, subscription_next_terms
@@ -238,10 +238,12 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
             licence_count=subscription.quantity,
         )
     audit_record_many(actor=actor, entries=audits)
+    open_ids = [i.pk for i in invoices if i.status == InvoiceStatus.OPEN]
+    collection_start(invoice_ids=open_ids)
     return RenewalResult(
         subscriptions=len(subscriptions),
         invoices=len(invoices),
-        open_invoice_ids=[i.pk for i in invoices if i.status == InvoiceStatus.OPEN],
+        open_invoice_ids=open_ids,
     )
 
 
@@ -325,4 +327,6 @@ def renewal_issue_for_period(
         subscription=subscription, plan=plan, quantity=billed, start=start, end=end
     )
     issued = invoices_issue_many(drafts=[draft], actor=actor)[0]
+    if issued.status == InvoiceStatus.OPEN:
+        collection_start(invoice_ids=[issued.pk])
     return Invoice.objects.get(pk=issued.pk)

@@ -168,6 +168,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.nightly_billing",
         "schedule": crontab(minute=0, hour=0),
     },
+    # Payments still pending (SEPA debits, a lost webhook, a timeout): ask the gateway.
+    "refresh-pending-payments": {
+        "task": "billing.tasks.refresh_pending_payments",
+        "schedule": 600.0,  # seconds
+    },
 }
 
 # Billing rules that staff may tune.

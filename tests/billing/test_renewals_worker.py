@@ -34,7 +34,12 @@ def test_nightly_billing_runs_through_the_broker_and_issues_the_invoices(
     not_due = SubscriptionFactory(current_period_start=today)
 
     summary = nightly_billing.delay().get(timeout=30)
-    assert summary == {"renewal_chunks": 1, "overdue_marked": 0, "reminders_sent": 0}
+    assert summary == {
+        "renewal_chunks": 1,
+        "collections": 0,
+        "overdue_marked": 0,
+        "reminders_sent": 0,
+    }
 
     # The chunk task was queued on commit by the nightly task: wait for the worker to
     # finish it (a deadline, not a timing assertion).

@@ -1,0 +1,202 @@
+"""Automatic collection of open invoices from the default card or SEPA mandate, without
+the customer (off-session), and its retries.
+
+- Collection starts the day an invoice is issued (a task queued on commit by whoever
+  issued it, never inside the web request), when the customer's default method is a card
+  or a SEPA mandate.
+- A failed attempt e-mails the customer a link to pay and is tried again
+  BILLING_COLLECTION_RETRY_DAYS after the invoice was issued (default 1, 3, 5, 7 days);
+  after the last one nothing more is tried and the overdue rules apply.
+- A payment that needs the customer (3-D Secure) e-mails a link to complete it.
+- SEPA debits stay pending until the bank answers (webhook, or the status poll below).
+- The attempt's idempotency key is the invoice's id and the attempt number, so an attempt
+  retried after a crash or a timeout never charges twice.
+"""
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.services import Actor
+from billing.errors import BillingError
+from billing.gateways import card_gateway
+from billing.gateways import interface as gw
+from billing.gateways.errors import GatewayError
+from billing.models import (
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+)
+from billing.notifications import notify_payment_action_required, notify_payment_failed
+from billing.services.payment_methods import payment_method_default
+from billing.services.payments import (
+    gateway_customer,
+    payment_charge_method,
+    payment_record_result,
+)
+
+COLLECTION_ACTOR = "collection"
+OFF_SESSION_KINDS = (PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT)
+
+
+def invoice_pay_url(*, invoice: Invoice) -> str:
+    """The portal page where the customer pays this invoice (absolute, for e-mails)."""
+    path = reverse("portal:invoice_detail", args=[invoice.number])
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
+
+
+def collection_retry_on(*, invoice: Invoice, attempts: int) -> date | None:
+    """The day of the next attempt after `attempts` failed ones, or None when done."""
+    days = settings.BILLING_COLLECTION_RETRY_DAYS
+    if attempts > len(days):
+        return None
+    return invoice.issued_on + timedelta(days=days[attempts - 1])
+
+
+def collection_schedule(*, invoice_ids: list[int], today: date) -> list[int]:
+    """Marks the new invoices whose customer can be charged off-session as due today;
+    returns their ids. A fixed number of queries, whatever the count (nightly renewals)."""
+    invoices = Invoice.objects.filter(
+        pk__in=invoice_ids, status=InvoiceStatus.OPEN, amount_due__gt=0
+    )
+    chargeable = PaymentMethod.objects.filter(
+        customer_id__in=invoices.values("customer_id"),
+        is_default=True,
+        removed_at__isnull=True,
+        kind__in=OFF_SESSION_KINDS,
+    ).values("customer_id")
+    due = list(invoices.filter(customer_id__in=chargeable).values_list("pk", flat=True))
+    Invoice.objects.filter(pk__in=due).update(next_collection_on=today)
+    return due
+
+
+def collection_start(*, invoice_ids: list[int], today: date | None = None) -> None:
+    """Called by whoever issues invoices (renewals, resume, Edit Subscription), inside its
+    transaction: the invoices that can be collected off-session get a collection task,
+    queued when that transaction commits."""
+    from billing.tasks import collect_invoice  # tasks import the services
+
+    today = today or timezone.now().date()
+    for invoice_id in collection_schedule(invoice_ids=invoice_ids, today=today):
+        transaction.on_commit(
+            lambda invoice_id=invoice_id: collect_invoice.delay(invoice_id, today.isoformat())
+        )
+
+
+def collection_due(*, today: date):
+    """Ids of open invoices whose collection attempt is due (the nightly sweep)."""
+    return (
+        Invoice.objects.filter(
+            status=InvoiceStatus.OPEN, amount_due__gt=0, next_collection_on__lte=today
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def collection_attempt(
+    *, invoice_id: int, today: date | None = None, actor: Actor = COLLECTION_ACTOR
+) -> Payment | None:
+    """One off-session attempt, if still due. The attempt is claimed first (a second
+    worker given the same invoice finds nothing to do)."""
+    today = today or timezone.now().date()
+    invoice = Invoice.objects.select_related("customer__contact").get(pk=invoice_id)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due.amount <= 0:
+        Invoice.objects.filter(pk=invoice_id).update(next_collection_on=None)
+        return None
+    method = payment_method_default(customer=invoice.customer)
+    if method is None or not method.can_charge_off_session:
+        Invoice.objects.filter(pk=invoice_id).update(next_collection_on=None)
+        return None
+    claimed = Invoice.objects.filter(
+        pk=invoice_id,
+        collection_attempts=invoice.collection_attempts,
+        next_collection_on__lte=today,
+    ).update(collection_attempts=F("collection_attempts") + 1, next_collection_on=None)
+    if not claimed:
+        return None
+    attempts = invoice.collection_attempts + 1
+    try:
+        payment = payment_charge_method(
+            invoice=invoice,
+            method=method,
+            actor=actor,
+            off_session=True,
+            return_url=invoice_pay_url(invoice=invoice),
+            how="collect",
+        )
+    except BillingError:
+        return None  # paid meanwhile, or a payment already on its way
+    _after_attempt(invoice=invoice, payment=payment, attempts=attempts)
+    return payment
+
+
+def _after_attempt(*, invoice: Invoice, payment: Payment, attempts: int) -> None:
+    if payment.status == PaymentStatus.REQUIRES_ACTION or (
+        payment.status == PaymentStatus.FAILED and payment.error_code == "authentication_required"
+    ):
+        notify_payment_action_required(
+            invoice=invoice,
+            payment=payment,
+            url=payment.action_url or invoice_pay_url(invoice=invoice),
+        )
+        return
+    if payment.status == PaymentStatus.FAILED:
+        retry_on = collection_retry_on(invoice=invoice, attempts=attempts)
+        Invoice.objects.filter(pk=invoice.pk).update(next_collection_on=retry_on)
+        notify_payment_failed(
+            invoice=invoice,
+            payment=payment,
+            retry_on=retry_on,
+            url=invoice_pay_url(invoice=invoice),
+        )
+
+
+def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR) -> Payment:
+    """Asks the gateway where a pending attempt stands (a SEPA debit, a webhook lost, a
+    timeout before any answer). With no gateway id yet, the same charge is sent again with
+    the same idempotency key: the gateway answers with the first one, never a second."""
+    payment = Payment.objects.select_related("invoice", "method", "customer__contact").get(
+        pk=payment_id
+    )
+    if payment.status != PaymentStatus.PENDING or payment.gateway != card_gateway().name:
+        return payment
+    gateway = card_gateway()
+    try:
+        if payment.gateway_ref:
+            result = gateway.charge_status(payment.gateway_ref)
+        elif payment.method is not None:
+            result = gateway.charge(
+                gw.ChargeRequest(
+                    customer=gateway_customer(customer=payment.customer),
+                    method_ref=payment.method.gateway_ref,
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    idempotency_key=payment.idempotency_key,
+                    description=f"Invoice {payment.invoice.number}" if payment.invoice else "",
+                    off_session=payment.off_session,
+                    metadata={"payment": str(payment.pk)},
+                )
+            )
+        else:
+            return payment
+    except GatewayError:
+        return payment  # still unknown: the next poll asks again
+    with transaction.atomic():
+        return payment_record_result(payment=payment, result=result, actor=actor)
+
+
+def payments_pending_ids(*, older_than_seconds: int = 60):
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return (
+        Payment.objects.filter(status=PaymentStatus.PENDING, created_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
