@@ -10,6 +10,7 @@ order, capture or refund), and records every request. Switches:
 - `decline_next_capture()`: 422 UNPROCESSABLE_ENTITY, issue INSTRUMENT_DECLINED;
 - `pend_next_capture()`: the capture is PENDING (e.g. PENDING_REVIEW);
 - `fail_next(path_part, status=500, times=1)`: answer an error before handling;
+- `stall_next(path_part, seconds=…)`: answer late (the client's timeout fires first);
 - `webhook_verification = "SUCCESS"` or `"FAILURE"`.
 
 Approve links point at the fake itself: nothing here names or reaches paypal.com.
@@ -60,6 +61,8 @@ class FakePayPal:
         self.tokens: set[str] = set()
         self.idempotent: dict[tuple[str, str], tuple[int, dict]] = {}
         self.forced: list[dict] = []
+        self.stalls: list[dict] = []
+        self.closing = threading.Event()
         self.decline_captures = 0
         self.pend_captures = 0
         self.webhook_verification = "SUCCESS"
@@ -77,6 +80,7 @@ class FakePayPal:
         return self
 
     def stop(self):
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -108,6 +112,11 @@ class FakePayPal:
         with self.lock:
             self.pend_captures += times
 
+    def stall_next(self, path_part: str, *, seconds: float, method="POST"):
+        """The next request whose path contains `path_part` is answered `seconds` late."""
+        with self.lock:
+            self.stalls.append({"path": path_part, "seconds": seconds, "method": method})
+
     def fail_next(self, path_part: str, *, status=500, times=1, method="POST"):
         """The next `times` requests whose path contains `path_part` get `status`."""
         with self.lock:
@@ -127,6 +136,14 @@ class FakePayPal:
     # ---- the API ----------------------------------------------------------------------
 
     def handle(self, method, path, query, headers, body) -> tuple[int, dict | None]:
+        with self.lock:
+            stall = next(
+                (s for s in self.stalls if s["path"] in path and s["method"] == method), None
+            )
+            if stall:
+                self.stalls.remove(stall)
+        if stall:
+            self.closing.wait(stall["seconds"])
         with self.lock:
             for forced in self.forced:
                 if forced["path"] in path and forced["method"] == method:

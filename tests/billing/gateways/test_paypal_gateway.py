@@ -254,6 +254,18 @@ def test_connection_refused_is_unavailable(fake_paypal, settings):
     assert caught.value.may_retry is True
 
 
+def test_a_timeout_is_unavailable(fake_paypal, settings):
+    settings.PAYMENT_GATEWAY_TIMEOUT = 0.2
+    settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = 0
+    fake_paypal.stall_next("/v2/checkout/orders", seconds=5)
+
+    with pytest.raises(GatewayError) as caught:
+        PayPalOrdersGateway().order_create(order_request())
+
+    assert caught.value.code == errors.UNAVAILABLE
+    assert caught.value.may_retry is True
+
+
 def test_wrong_credentials_are_not_configured(fake_paypal, settings):
     settings.PAYPAL_CLIENT_SECRET = "wrong"
 
