@@ -255,6 +255,7 @@ class PayPalOrdersGateway:
                     }
                 ).body
         except GatewayError as error:
+            error.gateway_ref = error.gateway_ref or order_id
             if error.code != errors.INSTRUMENT_DECLINED:
                 raise
             # The customer chooses another funding source on PayPal, then we capture again.

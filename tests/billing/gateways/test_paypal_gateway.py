@@ -177,6 +177,7 @@ def test_capture_before_approval_is_an_invalid_request(fake_paypal):
 
     assert caught.value.code == errors.INVALID_REQUEST
     assert "ORDER_NOT_APPROVED" in caught.value.message
+    assert caught.value.gateway_ref == order.order_id
     assert caught.value.may_retry is False
 
 
