@@ -213,3 +213,24 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
         if "celery_worker" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.celery_worker)
+
+
+# ---- gateways ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_paypal(settings):
+    """A fake PayPal REST API on 127.0.0.1 (tests/fakes/paypal_server.py), and the settings
+    that make billing.gateways.paypal_gateway() the real PayPal gateway pointed at it."""
+    from tests.fakes import paypal_server
+
+    fake = paypal_server.FakePayPal().start()
+    settings.PAYPAL_CLIENT_ID = paypal_server.CLIENT_ID
+    settings.PAYPAL_CLIENT_SECRET = paypal_server.CLIENT_SECRET
+    settings.PAYPAL_WEBHOOK_ID = paypal_server.WEBHOOK_ID
+    settings.PAYPAL_ENVIRONMENT = "sandbox"
+    settings.PAYPAL_API_BASE = fake.url
+    try:
+        yield fake
+    finally:
+        fake.stop()
