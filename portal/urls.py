@@ -3,7 +3,16 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts.admin_site import StaffAdminSite
-from portal.views import account, auth, credit, invoices, organizations, pages, subscriptions
+from portal.views import (
+    account,
+    auth,
+    credit,
+    invoices,
+    organizations,
+    pages,
+    subscriptions,
+    webhooks,
+)
 
 # Staff hold the keys to every customer: the admin asks for the password and a TOTP code,
 # on one page (accounts.admin_site).
@@ -60,5 +69,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/mdm/", include("fleet.api_urls")),
     path("favicon.ico", pages.favicon),
+    path("webhooks/stripe/", webhooks.stripe_webhook, name="webhook_stripe"),
+    path("webhooks/paypal/", webhooks.paypal_webhook, name="webhook_paypal"),
     path("", include((portal_patterns, "portal"))),
 ]
