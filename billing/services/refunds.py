@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import F
 
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
@@ -146,7 +145,9 @@ def _refund_record(
         reason=reason[:200],
         idempotency_key=key,
     )
-    Payment.objects.filter(pk=payment.pk).update(refunded=F("refunded") + preview.total)
+    # Exact Decimal under the row lock (SQLite keeps NUMERIC as floats: no SQL arithmetic).
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    Payment.objects.filter(pk=payment.pk).update(refunded=locked.refunded + preview.total)
     audit_record(
         actor=actor,
         action="payment.refund",
