@@ -213,3 +213,24 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
         if "celery_worker" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.celery_worker)
+
+
+# ---- payment gateways ------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):
+    """A fake Stripe API on 127.0.0.1 (tests/fakes/stripe_server.py) and the settings that
+    select the Stripe gateway and point its SDK there: nothing reaches api.stripe.com."""
+    from tests.fakes.stripe_server import API_KEY, FakeStripe
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    fake = FakeStripe().start()
+    settings.STRIPE_SECRET_KEY = API_KEY
+    settings.STRIPE_API_BASE = fake.url
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test"
+    settings.PAYMENT_GATEWAY_TIMEOUT = 5.0
+    settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = 2
+    yield fake
+    fake.stop()
