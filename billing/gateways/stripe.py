@@ -229,18 +229,24 @@ class StripeGateway:
 
     # ---- the client -------------------------------------------------------------------
 
-    def _client(self) -> stripe.StripeClient:
+    @contextmanager
+    def _client(self) -> Iterator[stripe.StripeClient]:
+        """A client for one call, from the settings now; its HTTP session closed after."""
         if not settings.STRIPE_SECRET_KEY:
             raise GatewayError("STRIPE_SECRET_KEY is not set.", code=errors.NOT_CONFIGURED)
         base_addresses = {}
         if settings.STRIPE_API_BASE:
             base_addresses["api"] = settings.STRIPE_API_BASE.rstrip("/")
-        return stripe.StripeClient(
-            settings.STRIPE_SECRET_KEY,
-            http_client=stripe.RequestsClient(timeout=settings.PAYMENT_GATEWAY_TIMEOUT),
-            max_network_retries=settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES,
-            base_addresses=base_addresses,
-        )
+        http_client = stripe.RequestsClient(timeout=settings.PAYMENT_GATEWAY_TIMEOUT)
+        try:
+            yield stripe.StripeClient(
+                settings.STRIPE_SECRET_KEY,
+                http_client=http_client,
+                max_network_retries=settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES,
+                base_addresses=base_addresses,
+            )
+        finally:
+            http_client.close()
 
     def _ensure_customer(
         self, client: stripe.StripeClient, customer: GatewayCustomer, idempotency_key: str = ""
@@ -261,8 +267,7 @@ class StripeGateway:
     # ---- saving a method ----------------------------------------------------------------
 
     def setup_session_create(self, request: SetupSessionRequest) -> HostedSession:
-        client = self._client()
-        with _stripe_errors():
+        with self._client() as client, _stripe_errors():
             customer_ref = self._ensure_customer(client, request.customer)
             params: dict[str, Any] = {
                 "mode": "setup",
@@ -280,8 +285,7 @@ class StripeGateway:
         )
 
     def setup_session_result(self, session_id: str) -> SavedMethod:
-        client = self._client()
-        with _stripe_errors():
+        with self._client() as client, _stripe_errors():
             session = client.v1.checkout.sessions.retrieve(
                 session_id, params={"expand": ["setup_intent.payment_method"]}
             )
@@ -296,10 +300,9 @@ class StripeGateway:
     # ---- paying once on Checkout ----------------------------------------------------------
 
     def payment_session_create(self, request: PaymentSessionRequest) -> HostedSession:
-        client = self._client()
-        metadata = {**{k: str(v) for k, v in request.metadata.items()}}
+        metadata = {k: str(v) for k, v in request.metadata.items()}
         metadata["reference"] = request.reference
-        with _stripe_errors():
+        with self._client() as client, _stripe_errors():
             customer_ref = self._ensure_customer(
                 client, request.customer, f"{request.idempotency_key}-customer"
             )
@@ -336,8 +339,7 @@ class StripeGateway:
         )
 
     def payment_session_result(self, session_id: str) -> ChargeResult:
-        client = self._client()
-        with _stripe_errors():
+        with self._client() as client, _stripe_errors():
             session = client.v1.checkout.sessions.retrieve(
                 session_id, params={"expand": ["payment_intent.payment_method"]}
             )
@@ -368,7 +370,6 @@ class StripeGateway:
     # ---- charging a saved method ----------------------------------------------------------
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
-        client = self._client()
         params: dict[str, Any] = {
             "amount": to_minor(request.amount),
             "currency": request.currency.lower(),
@@ -389,7 +390,7 @@ class StripeGateway:
             # and SEPA debit need none); Stripe otherwise demands a return_url.
             params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
         try:
-            with _stripe_errors():
+            with self._client() as client, _stripe_errors():
                 intent = client.v1.payment_intents.create(
                     params=params, options={"idempotency_key": request.idempotency_key}
                 )
@@ -405,16 +406,14 @@ class StripeGateway:
         return _charge_result(intent)
 
     def charge_status(self, gateway_ref: str) -> ChargeResult:
-        client = self._client()
-        with _stripe_errors():
+        with self._client() as client, _stripe_errors():
             intent = client.v1.payment_intents.retrieve(
                 gateway_ref, params={"expand": ["payment_method"]}
             )
         return _charge_result(intent)
 
     def refund(self, request: RefundRequest) -> RefundResult:
-        client = self._client()
-        with _stripe_errors():
+        with self._client() as client, _stripe_errors():
             refund = client.v1.refunds.create(
                 params={"payment_intent": request.payment_ref, "amount": to_minor(request.amount)},
                 options={"idempotency_key": request.idempotency_key},
@@ -432,8 +431,7 @@ class StripeGateway:
         return RefundResult(gateway_ref=refund.id, status=status)
 
     def method_detach(self, method_ref: str) -> None:
-        client = self._client()
-        with _stripe_errors():
+        with self._client() as client, _stripe_errors():
             client.v1.payment_methods.detach(method_ref)
 
     # ---- webhooks ----------------------------------------------------------------------
