@@ -218,6 +218,14 @@ def pytest_collection_modifyitems(items):
 # ---- payment gateways ------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_real_stripe(settings):
+    """A STRIPE_SECRET_KEY in the developer's environment must not send tests to
+    api.stripe.com: every test starts on the sandbox; `fake_stripe` opts in to Stripe."""
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_API_BASE = ""
+
+
 @pytest.fixture
 def fake_stripe(settings, monkeypatch):
     """A fake Stripe API on 127.0.0.1 (tests/fakes/stripe_server.py) and the settings that

@@ -598,3 +598,8 @@ def test_no_webhook_secret_is_not_configured(gateway, settings):
         gateway.webhook_event(payload=payload, signature=sign(payload))
 
     assert caught.value.code == errors.NOT_CONFIGURED
+
+
+def test_tests_never_use_a_real_stripe_key_unless_faked(settings):
+    assert settings.STRIPE_SECRET_KEY == ""
+    assert settings.STRIPE_API_BASE == ""
