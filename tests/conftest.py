@@ -215,7 +215,36 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.celery_worker)
 
 
-# ---- gateways ------------------------------------------------------------------------
+# ---- payment gateways ------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_real_stripe(settings):
+    """A STRIPE_SECRET_KEY in the developer's environment must not send tests to
+    api.stripe.com: every test starts on the sandbox; `fake_stripe` opts in to Stripe."""
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_API_BASE = ""
+    settings.PAYPAL_CLIENT_ID = ""
+    settings.PAYPAL_CLIENT_SECRET = ""
+    settings.PAYPAL_API_BASE = ""
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):
+    """A fake Stripe API on 127.0.0.1 (tests/fakes/stripe_server.py) and the settings that
+    select the Stripe gateway and point its SDK there: nothing reaches api.stripe.com."""
+    from tests.fakes.stripe_server import API_KEY, FakeStripe
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    fake = FakeStripe().start()
+    settings.STRIPE_SECRET_KEY = API_KEY
+    settings.STRIPE_API_BASE = fake.url
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test"
+    settings.PAYMENT_GATEWAY_TIMEOUT = 5.0
+    settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = 2
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture
