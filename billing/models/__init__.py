@@ -454,6 +454,7 @@ from billing.models.payments import (  # noqa: E402
     Refund,
     WebhookEvent,
 )
+from billing.models.sandbox import SandboxKind, SandboxRecord  # noqa: E402
 
 __all__ = [
     "CreditEntry",
@@ -476,6 +477,8 @@ __all__ = [
     "Plan",
     "PlanKind",
     "Refund",
+    "SandboxKind",
+    "SandboxRecord",
     "Subscription",
     "SubscriptionStatus",
     "WebhookEvent",
