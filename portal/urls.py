@@ -60,5 +60,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/mdm/", include("fleet.api_urls")),
     path("favicon.ico", pages.favicon),
+    # The sandbox gateway's stand-ins for Checkout, PayPal and 3-D Secure (demo and tests).
+    path("sandbox/", include("billing.gateways.sandbox_urls")),
     path("", include((portal_patterns, "portal"))),
 ]
