@@ -71,5 +71,7 @@ urlpatterns = [
     path("favicon.ico", pages.favicon),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="webhook_stripe"),
     path("webhooks/paypal/", webhooks.paypal_webhook, name="webhook_paypal"),
+    # The sandbox gateway's stand-ins for Checkout, PayPal and 3-D Secure (demo and tests).
+    path("sandbox/", include("billing.gateways.sandbox_urls")),
     path("", include((portal_patterns, "portal"))),
 ]

@@ -24,3 +24,4 @@ BAD_SIGNATURE = "bad_signature"
 UNAVAILABLE = "gateway_unavailable"  # 5xx, connection refused, timeout
 RATE_LIMITED = "rate_limited"
 NOT_CONFIGURED = "not_configured"
+SEPA_DEBIT_FAILED = "sepa_debit_failed"  # the bank refused the debit, days later

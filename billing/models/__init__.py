@@ -460,6 +460,7 @@ from billing.models.payments import (  # noqa: E402
     Refund,
     WebhookEvent,
 )
+from billing.models.sandbox import SandboxKind, SandboxRecord  # noqa: E402
 
 __all__ = [
     "CreditEntry",
@@ -482,6 +483,8 @@ __all__ = [
     "Plan",
     "PlanKind",
     "Refund",
+    "SandboxKind",
+    "SandboxRecord",
     "Subscription",
     "SubscriptionStatus",
     "WebhookEvent",

@@ -205,6 +205,9 @@ PAYPAL_ENVIRONMENT = env.str("PAYPAL_ENVIRONMENT", default="sandbox")  # or "pro
 PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="")  # tests point it at a local fake
 PAYMENT_GATEWAY_TIMEOUT = env.float("PAYMENT_GATEWAY_TIMEOUT", default=10.0)  # seconds
 PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = env.int("PAYMENT_GATEWAY_MAX_NETWORK_RETRIES", default=2)
+# The sandbox gateway settles a SEPA debit this many seconds after the charge (seconds;
+# charge_status() then reports it succeeded, or failed for the failing test IBAN).
+SANDBOX_SEPA_SETTLE_SECONDS = env.int("SANDBOX_SEPA_SETTLE_SECONDS", default=60)
 # Where the gateways send the customer back to (absolute URLs are built on it).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 

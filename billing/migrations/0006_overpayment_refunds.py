@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0004_payments'),
+        ('billing', '0005_sandbox_gateway'),
     ]
 
     operations = [
