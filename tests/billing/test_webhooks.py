@@ -80,6 +80,46 @@ def test_an_event_arriving_after_a_later_one_changes_nothing(client, sepa_paymen
     assert _records(payment) == records
 
 
+def _failed_event(payment, *, created: int | None = None) -> bytes:
+    body = json.loads(
+        stripe_event(
+            "payment_intent.payment_failed",
+            intent_object(
+                payment,
+                status="requires_payment_method",
+                last_payment_error={"code": "card_declined", "message": "Declined."},
+            ),
+        )
+    )
+    if created is not None:
+        body["created"] = created
+    return json.dumps(body).encode()
+
+
+def test_a_late_failure_made_before_the_success_does_not_reverse_a_sepa_debit(client, sepa_payment):
+    payment = sepa_payment
+    post_stripe(client, stripe_event("payment_intent.succeeded", intent_object(payment)))
+    response = post_stripe(client, _failed_event(payment, created=int(time.time()) - 120))
+    assert response.status_code == 200
+    assert response.content.startswith(b"ignored")
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert payment.invoice.status == InvoiceStatus.PAID
+    assert not AuditEntry.objects.filter(action="invoice.reopened").exists()
+
+
+def test_a_failure_event_never_reverses_a_succeeded_card_payment(client, fake_stripe):
+    invoice = open_invoice()
+    method = saved_method(invoice.customer, "pm_card_visa")
+    payment = payment_charge_method(invoice=invoice, method=method, actor="test", off_session=True)
+    assert payment.status == PaymentStatus.SUCCEEDED
+    response = post_stripe(client, _failed_event(payment))
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert payment.invoice.status == InvoiceStatus.PAID
+
+
 def test_an_unknown_type_is_stored_and_ignored(client, fake_stripe):
     body = stripe_event("customer.created", {"id": "cus_123", "object": "customer"})
     response = post_stripe(client, body)
