@@ -3,8 +3,9 @@ devices in the field, plan, status) are checked by the billing services, which s
 
 from django import forms
 
-from billing.models import InvoiceStatus
+from billing.models import InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.selectors import CREDIT_NOTES_ONLY
+from billing.services.payment_methods import payment_methods_for
 
 QUANTITY_ERRORS = {
     "required": "Enter the number of licences you want.",
@@ -54,3 +55,60 @@ class InvoiceFilterForm(forms.Form):
     def __init__(self, *args, years: list[int], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["year"].choices = [("", "All years")] + [(y, str(y)) for y in years]
+
+
+# ---- payment methods and paying an invoice ----------------------------------------------
+
+
+class AddHostedMethodForm(forms.Form):
+    """Add a card or a SEPA mandate: on the gateway's hosted page."""
+
+    kind = forms.ChoiceField(
+        choices=[(PaymentMethodKind.CARD, "Card"), (PaymentMethodKind.SEPA_DEBIT, "SEPA debit")]
+    )
+
+
+class AddOfflineMethodForm(forms.Form):
+    """Connect PayPal or choose bank transfer: nothing to save at a gateway."""
+
+    kind = forms.ChoiceField(
+        choices=[(PaymentMethodKind.PAYPAL, "PayPal"), (PaymentMethodKind.BANK_TRANSFER, "Bank")]
+    )
+
+
+class PaymentMethodForm(forms.Form):
+    """One of the customer's live methods, by id: any other id (unknown, removed, another
+    customer's) is not a choice, and the view answers 404."""
+
+    method = forms.ModelChoiceField(queryset=PaymentMethod.objects.none(), widget=forms.HiddenInput)
+
+    def __init__(self, *args, customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["method"].queryset = payment_methods_for(customer=customer)
+
+
+PAY_SAVED, PAY_NEW_CARD, PAY_PAYPAL = "saved", "new_card", "paypal"
+
+
+class PayInvoiceForm(forms.Form):
+    """How to pay an open invoice: a saved card or SEPA mandate, a new card on the hosted
+    page, or PayPal. (Bank transfer needs no form: the page shows what to quote.)"""
+
+    how = forms.ChoiceField(
+        choices=[(PAY_SAVED, "Saved method"), (PAY_NEW_CARD, "New card"), (PAY_PAYPAL, "PayPal")]
+    )
+    method = forms.ModelChoiceField(
+        queryset=PaymentMethod.objects.none(), required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["method"].queryset = payment_methods_for(customer=customer).filter(
+            kind__in=(PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT)
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("how") == PAY_SAVED and not data.get("method"):
+            raise forms.ValidationError("Choose one of your saved payment methods.")
+        return data

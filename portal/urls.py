@@ -10,6 +10,8 @@ from portal.views import (
     invoices,
     organizations,
     pages,
+    payment_methods,
+    payments,
     signup,
     subscriptions,
     webhooks,
@@ -48,16 +50,56 @@ portal_patterns = [
     path("invoices/", invoices.invoices, name="invoices"),
     path("invoices/<str:number>/", invoices.invoice_detail, name="invoice_detail"),
     path("invoices/<str:number>/pdf/", invoices.invoice_pdf, name="invoice_pdf"),
+    path("invoices/<str:number>/pay/", payments.invoice_pay, name="invoice_pay"),
+    path(
+        "invoices/<str:number>/pay/authenticated/",
+        payments.invoice_pay_authenticated,
+        name="invoice_pay_authenticated",
+    ),
+    path(
+        "invoices/<str:number>/pay/card/",
+        payments.invoice_pay_card_return,
+        name="invoice_pay_card_return",
+    ),
+    path(
+        "invoices/<str:number>/pay/paypal/",
+        payments.invoice_pay_paypal_return,
+        name="invoice_pay_paypal_return",
+    ),
+    path(
+        "invoices/<str:number>/pay/cancelled/",
+        payments.invoice_pay_cancelled,
+        name="invoice_pay_cancelled",
+    ),
     path(
         "organizations/<int:pk>/",
         organizations.organization_detail,
         name="organization",
     ),
+    path("payment-method/", payment_methods.payment_method, name="payment_method"),
+    path("payment-method/add/", payment_methods.payment_method_add, name="payment_method_add"),
     path(
-        "payment-method/",
-        pages.not_yet_available,
-        {"title": "Payment Method", "nav": "payment"},
-        name="payment_method",
+        "payment-method/added/", payment_methods.payment_method_added, name="payment_method_added"
+    ),
+    path(
+        "payment-method/cancelled/",
+        payment_methods.payment_method_cancelled,
+        name="payment_method_cancelled",
+    ),
+    path(
+        "payment-method/offline/",
+        payment_methods.payment_method_add_offline,
+        name="payment_method_add_offline",
+    ),
+    path(
+        "payment-method/<int:pk>/default/",
+        payment_methods.payment_method_make_default,
+        name="payment_method_default",
+    ),
+    path(
+        "payment-method/<int:pk>/remove/",
+        payment_methods.payment_method_remove,
+        name="payment_method_remove",
     ),
     path("credit/", credit.credit, name="credit"),
     # The old "Account balance" placeholder: the credit page is the account's balance.

@@ -302,6 +302,25 @@ def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 
+def payment_refresh(*, payment: Payment, actor: Actor) -> Payment:
+    """Asks the card gateway where a charge of a saved card or SEPA mandate stands and
+    records it: the customer is back from 3-D Secure (REQUIRES_ACTION, which
+    collection.payment_refresh_pending leaves alone), or looks at a pending debit. A final
+    payment, a hosted-page or PayPal payment, or one with no gateway id is returned as is."""
+    if (
+        payment.status in FINAL
+        or payment.method_id is None
+        or not payment.gateway_ref
+        or payment.gateway != card_gateway().name
+    ):
+        return payment
+    try:
+        result = card_gateway().charge_status(payment.gateway_ref)
+    except GatewayError as error:
+        raise BillingError(error.message, code=error.code) from error
+    return payment_record_result(payment=payment, result=result, actor=actor)
+
+
 @transaction.atomic
 def payment_record_bank_transfer(
     *, invoice: Invoice, amount: Decimal, actor: Actor, reference: str = ""

@@ -87,12 +87,12 @@ def test_edit_subscription_end_to_end(page, log_in, core_subscription, on_novemb
     with open(download.path(), "rb") as pdf:
         assert pdf.read(4) == b"%PDF"
 
-    # "Pay" leads to the bank transfer instructions quoting the invoice number.
+    # "Pay now" leads to the pay page, whose bank transfer instructions quote the number.
     page.goto("/invoices/")
     page.locator(f'tr[data-invoice="{invoice.number}"]').get_by_role(
-        "link", name=re.compile("^Pay")
+        "link", name=re.compile("^Pay now")
     ).click()
-    payment = page.locator("#payment")
+    payment = page.locator("[data-bank-transfer]")
     expect(payment).to_contain_text("FR76 3000 6000 0112 3456 7890 189")
     expect(payment.locator("[data-transfer-reference]")).to_have_text(invoice.number)
 

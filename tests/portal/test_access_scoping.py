@@ -14,9 +14,10 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from billing.models import Customer, Invoice, Subscription
+from billing.models import Customer, Invoice, PaymentMethod, PaymentMethodKind, Subscription
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
+from billing.services.payment_methods import payment_method_add_offline
 from fleet.models import Organization
 from tests.factories import CustomerFactory, StaffUserFactory, SubscriptionFactory, UserFactory
 from tests.portal.conftest import code_from_mail
@@ -32,6 +33,7 @@ class Holdings:
     subscription: Subscription
     organization: Organization
     invoice: Invoice
+    method: PaymentMethod
 
     def markers(self) -> list[str]:
         """Text that only this customer's pages show."""
@@ -52,6 +54,13 @@ PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
     "portal:invoice_detail": lambda b: {"number": b.invoice.number},
     "portal:invoice_pdf": lambda b: {"number": b.invoice.number},
     "portal:organization": lambda b: {"pk": b.organization.pk},
+    "portal:invoice_pay": lambda b: {"number": b.invoice.number},
+    "portal:invoice_pay_authenticated": lambda b: {"number": b.invoice.number},
+    "portal:invoice_pay_card_return": lambda b: {"number": b.invoice.number},
+    "portal:invoice_pay_paypal_return": lambda b: {"number": b.invoice.number},
+    "portal:invoice_pay_cancelled": lambda b: {"number": b.invoice.number},
+    "portal:payment_method_default": lambda b: {"pk": b.method.pk},
+    "portal:payment_method_remove": lambda b: {"pk": b.method.pk},
 }
 
 # URL names without ids: GET as customer A shows A's data only (or redirects, or refuses
@@ -73,6 +82,10 @@ PAGES_WITHOUT_IDS: dict[str, Callable[[Holdings], list[str]]] = {
     "portal:subscriptions": lambda a: [a.subscription.public_id, a.subscription.organization_name],
     "portal:invoices": lambda a: [a.invoice.number],
     "portal:payment_method": lambda a: [a.customer.name],
+    "portal:payment_method_add": lambda a: [],
+    "portal:payment_method_added": lambda a: [a.customer.name],
+    "portal:payment_method_cancelled": lambda a: [a.customer.name],
+    "portal:payment_method_add_offline": lambda a: [],
     "portal:balance": lambda a: [a.customer.name],
     "portal:credit": lambda a: [a.customer.name],
     "portal:instances": lambda a: [a.customer.name],
@@ -116,11 +129,15 @@ def holdings(name: str) -> Holdings:
         invoice=invoice, description="Core monthly", quantity=3, unit_price=Decimal("4.00")
     )
     invoice = invoice_finalize(invoice=invoice, actor=None)
+    method = payment_method_add_offline(
+        customer=subscription.customer, kind=PaymentMethodKind.BANK_TRANSFER, actor=None
+    )
     return Holdings(
         customer=subscription.customer,
         subscription=subscription,
         organization=subscription.organization,
         invoice=invoice,
+        method=method,
     )
 
 

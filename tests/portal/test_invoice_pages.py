@@ -52,12 +52,12 @@ def test_history_shows_status_amount_due_date_pdf_and_pay_for_open_ones(client, 
     open_row = body.split(f'data-invoice="{invoices["open_2026"].number}"')[1].split("</tr>")[0]
     assert "48.00 EUR" in open_row  # 10 x 4.00 + 20% VAT
     assert "15 Nov 2026" in open_row and "Open" in open_row and "Overdue" in open_row
-    detail = reverse("portal:invoice_detail", args=[invoices["open_2026"].number])
-    assert f'href="{detail}#payment"' in open_row and ">Pay<" in open_row
+    pay = reverse("portal:invoice_pay", args=[invoices["open_2026"].number])
+    assert f'href="{pay}"' in open_row and ">Pay now<" in open_row
     pdf = reverse("portal:invoice_pdf", args=[invoices["open_2026"].number])
     assert f'href="{pdf}"' in open_row
     paid_row = body.split(f'data-invoice="{invoices["paid_2026"].number}"')[1].split("</tr>")[0]
-    assert "Paid" in paid_row and ">Pay<" not in paid_row
+    assert "Paid" in paid_row and ">Pay now<" not in paid_row
 
 
 def test_history_filters_by_status_and_year(client, history):

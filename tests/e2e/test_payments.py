@@ -1,0 +1,126 @@
+"""Payments in a real browser with the sandbox gateway (the tests' default): saving a card
+on the Checkout stand-in, American Express refused, paying an overdue invoice (its
+organization leaves read-only at once), PayPal through the approval stand-in, and a
+declined card that leaves the invoice open."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from billing.models import InvoiceStatus, PaymentMethod
+from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
+from billing.services.overdue import overdue_mark
+from fleet.models import OrganizationMode
+
+
+@pytest.fixture
+def shopper(page, log_in, customer, live_server, settings):
+    """The customer's billing contact in the browser; the sandbox's pages are on the live
+    server."""
+    settings.PORTAL_BASE_URL = live_server.url
+    log_in(page, customer.contact)
+    page.customer = customer
+    return page
+
+
+def open_invoice(customer, *, days_ago=0):
+    subscription = customer.subscriptions.get()
+    draft = invoice_create_draft(customer=customer, subscription=subscription)
+    invoice_add_line(invoice=draft, description="Core", quantity=10, unit_price=Decimal("4"))
+    issued_on = timezone.now().date() - timedelta(days=days_ago)
+    return invoice_finalize(invoice=draft, actor=None, issued_on=issued_on)
+
+
+def fill_card(page, number, button):
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry (MM/YY)").fill("12/34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name=button).click()
+
+
+def add_card(page, number):
+    page.goto("/payment-method/")
+    page.get_by_role("button", name="Add a card").click()
+    page.wait_for_url("**/sandbox/checkout/**")
+    fill_card(page, number, "Save card")
+
+
+def test_add_a_visa_card(shopper):
+    add_card(shopper, "4242 4242 4242 4242")
+    shopper.wait_for_url("**/payment-method/")
+    expect(shopper.get_by_role("status")).to_contain_text("Visa •••• 4242 is saved")
+    row = shopper.locator("tr[data-kind=card]")
+    expect(row).to_contain_text("Visa •••• 4242")
+    expect(row).to_contain_text("12/2034")
+    expect(row.locator("[data-default]")).to_have_text("Default")
+
+
+def test_american_express_is_refused_and_nothing_is_saved(shopper):
+    add_card(shopper, "3782 822463 10005")
+    expect(shopper.get_by_role("alert")).to_contain_text("American Express cards are not accepted")
+    shopper.get_by_role("link", name="Cancel").click()
+    shopper.wait_for_url("**/payment-method/")
+    expect(shopper.get_by_text("Nothing was saved.")).to_be_visible()
+    expect(shopper.locator("tr[data-method]")).to_have_count(0)
+    assert PaymentMethod.objects.count() == 0
+
+
+def test_pay_an_overdue_invoice_and_the_organization_is_active_again(shopper):
+    invoice = open_invoice(shopper.customer, days_ago=40)
+    overdue_mark(today=timezone.now().date())
+    organization = shopper.customer.subscriptions.get().organization
+    shopper.goto(f"/organizations/{organization.pk}/")
+    expect(shopper.get_by_role("heading", name="Read-only: an invoice is overdue")).to_be_visible()
+
+    shopper.goto("/subscriptions/")
+    shopper.locator(f"[data-overdue='{invoice.number}']").get_by_role(
+        "link", name="Pay now"
+    ).click()
+    expect(shopper.locator('[data-amount="pay"]')).to_have_text("48.00 EUR")
+    shopper.get_by_role("button", name="Pay with a new card").click()
+    shopper.wait_for_url("**/sandbox/checkout/**")
+    fill_card(shopper, "4242 4242 4242 4242", "Pay 48.00 EUR")
+    shopper.wait_for_url(f"**/invoices/{invoice.number}/")
+    expect(shopper.get_by_role("status")).to_contain_text(f"Invoice {invoice.number} is paid.")
+    expect(shopper.locator(".facts .badge-paid")).to_have_text("Paid")
+
+    shopper.goto(f"/organizations/{organization.pk}/")
+    expect(shopper.locator("[data-mode]").first).to_have_attribute("data-mode", "active")
+    expect(shopper.get_by_text("Read-only: an invoice is overdue")).to_have_count(0)
+    organization.refresh_from_db()
+    assert organization.mode == OrganizationMode.ACTIVE
+
+
+def test_pay_with_paypal(shopper):
+    invoice = open_invoice(shopper.customer)
+    shopper.goto("/invoices/")
+    shopper.locator(f"tr[data-invoice='{invoice.number}']").get_by_role(
+        "link", name="Pay now"
+    ).click()
+    shopper.get_by_role("button", name="Pay with PayPal").click()
+    shopper.wait_for_url("**/sandbox/paypal/**")
+    expect(shopper.get_by_text(invoice.number).first).to_be_visible()
+    shopper.get_by_role("button", name="Pay with PayPal").click()
+    shopper.wait_for_url(f"**/invoices/{invoice.number}/")
+    expect(shopper.get_by_role("status")).to_contain_text(f"Invoice {invoice.number} is paid.")
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+
+
+def test_a_declined_card_shows_the_decline_and_the_invoice_stays_open(shopper):
+    add_card(shopper, "4000 0000 0000 0002")  # saved; declined when charged
+    shopper.wait_for_url("**/payment-method/")
+    invoice = open_invoice(shopper.customer)
+    shopper.goto(f"/invoices/{invoice.number}/")
+    shopper.get_by_role("link", name="Pay now").click()
+    shopper.get_by_role("button", name="Pay 48.00 EUR with Visa •••• 0002").click()
+    shopper.wait_for_url(f"**/invoices/{invoice.number}/pay/")
+    expect(shopper.get_by_role("status")).to_contain_text(
+        "Your card was declined. Nothing was charged. The invoice is still open."
+    )
+    expect(shopper.locator('[data-amount="pay"]')).to_have_text("48.00 EUR")
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.OPEN
