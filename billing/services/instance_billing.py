@@ -340,15 +340,15 @@ def _period_charges(*, start: datetime, end: datetime):
 
 
 def instance_billing_check(*, day: date) -> InstanceBillingCheck:
-    """For the billed day [00:00, 24:00) UTC: every instance enabled now (created before
-    the day ended) has a charge covering it, unless its price is zero, and none has two.
-    Meaningful right after the run (an instance enabled later, after days disabled, has
-    no charge for the earlier days)."""
+    """For the billed day [00:00, 24:00) UTC: every instance enabled now has a charge
+    covering it, unless its price is zero, and none has two. Meaningful right after the
+    run: an instance enabled later (created later, or after days disabled) has no charge
+    for the earlier days and would be listed for them."""
     start = run_at(day)
     end = start + DAY
     charges = _period_charges(start=start, end=end)
     unbilled = list(
-        Instance.objects.filter(enabled=True, created_at__lt=end)
+        Instance.objects.filter(enabled=True)
         .exclude(Q(paid_until__gt=start) & Q(paid_daily_price__lt=Decimal("0.005")))
         .exclude(Exists(charges.filter(instance_id=OuterRef("pk"))))
         .order_by("pk")

@@ -134,6 +134,11 @@ def _refuse_changed(quote: InstanceQuote) -> BillingError:
     )
 
 
+def _fresh(instance: Instance) -> Instance:
+    """A preview reads the instance as stored (a page may hold an older copy)."""
+    return Instance.objects.select_related("package").get(pk=instance.pk)
+
+
 def _balance_of(customer_id: int) -> Decimal:
     return Customer.objects.values_list("balance", flat=True).get(pk=customer_id)
 
@@ -220,6 +225,7 @@ def _enable_quote(*, instance: Instance, at: datetime, balance: Decimal) -> Inst
 
 def instance_enable_preview(*, instance: Instance, at: datetime | None = None) -> InstanceQuote:
     at = at or timezone.now()
+    instance = _fresh(instance)
     return _enable_quote(instance=instance, at=at, balance=_balance_of(instance.customer_id))
 
 
@@ -344,7 +350,7 @@ def instance_change_preview(
         package=package, expected_cpe_devices=expected_cpe_devices, options=options
     )
     return _change_quote(
-        instance=instance,
+        instance=_fresh(instance),
         package=package,
         expected_cpe_devices=expected_cpe_devices,
         options=codes,
