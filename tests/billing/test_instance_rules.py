@@ -368,3 +368,21 @@ def test_low_balance_email_once_per_crossing(django_capture_on_commit_callbacks)
         ["your balance covers less than 3 days"],
     ]
     assert Customer.objects.get(pk=customer.pk).low_balance_notified_days == 3
+
+
+def test_the_nightly_task_fans_out_chunks_and_bills(django_capture_on_commit_callbacks):
+    import time_machine
+
+    from billing.tasks import nightly_instance_billing
+
+    customer = CustomerFactory()
+    top_up(customer, "100.00", "t1")
+    instance = _enabled_paid(customer, package("p", "10.00"), THU)
+    with (
+        time_machine.travel(utc(2025, 3, 7, 0, 0, 5), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        summary = nightly_instance_billing()
+    assert summary["chunks"] == 1
+    assert Instance.objects.get(pk=instance.pk).paid_until == utc(2025, 3, 8)
+    assert _balance(customer) == Decimal("80.00")
