@@ -1,7 +1,8 @@
 """Celery tasks: thin. They take ids or dates, call one service, and retry only
 transient database errors (a deadlock or a dropped connection); a domain error is final."""
 
-from datetime import date
+import logging
+from datetime import date, datetime
 
 from celery import shared_task
 from django.db import OperationalError, transaction
@@ -18,6 +19,8 @@ from billing.services.collection import (
 from billing.services.overdue import overdue_mark
 from billing.services.reminders import reminders_send
 from billing.services.renewals import renewals_due_chunks, renewals_renew_chunk
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, acks_late=True)
@@ -89,3 +92,66 @@ def nightly_billing() -> dict:
         "overdue_marked": overdue,
         "reminders_sent": reminders,
     }
+
+
+# ---- cloud instances: nightly billing from the prepaid balance --------------------------
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, acks_late=True)
+def bill_instances_chunk(customer_ids: list[int], at: str) -> dict:
+    """One chunk of customers, one transaction (services/instance_billing.py)."""
+    from billing.services.instance_billing import instance_bill_chunk
+
+    result = instance_bill_chunk(customer_ids=customer_ids, at=datetime.fromisoformat(at))
+    return {"customers": result.customers, "billed": result.billed, "disabled": result.disabled}
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True
+)
+def email_instance_notices(notices: list[dict]) -> int:
+    """Queued on commit by a billed chunk: disabled instances and low balances."""
+    from billing.notifications_balance import notify_instance_notices
+
+    for notice in notices:
+        notify_instance_notices(notice=notice)
+    return len(notices)
+
+
+@shared_task(bind=True, max_retries=60, ignore_result=True)
+def instance_billing_finish(self, at: str) -> dict:
+    """Queued after the fan-out: waits (retrying every minute) until no enabled instance
+    is left unbilled for the run, then runs the check and logs its counts."""
+    from billing.services.instance_billing import instance_billing_check
+    from fleet.models import Instance
+
+    run = datetime.fromisoformat(at)
+    unbilled = Instance.objects.filter(enabled=True, paid_until__lte=run).exists()
+    if unbilled and self.request.retries < self.max_retries:
+        raise self.retry(countdown=60)
+    check = instance_billing_check(day=run.date())
+    summary = {
+        "day": run.date().isoformat(),
+        "enabled": check.enabled,
+        "charges": check.charges,
+        "unbilled": len(check.unbilled),
+        "charged_twice": len(check.twice),
+    }
+    (logger.info if check.ok else logger.error)("instance billing check %s", summary)
+    return summary
+
+
+@shared_task
+def nightly_instance_billing() -> dict:
+    """00:00 UTC: fans the customers with enabled instances out to the workers in chunks
+    (queued on commit), then queues the check that ends the run."""
+    from billing.services.instance_billing import instance_billing_chunks, run_at
+
+    at = run_at(timezone.now().date()).isoformat()
+    chunks = 0
+    with transaction.atomic():
+        for ids in instance_billing_chunks():
+            transaction.on_commit(lambda ids=ids: bill_instances_chunk.delay(ids, at))
+            chunks += 1
+        transaction.on_commit(lambda: instance_billing_finish.apply_async((at,), countdown=60))
+    return {"chunks": chunks, "at": at}

@@ -3,7 +3,15 @@ from django.contrib import admin, messages
 
 from audit.admin import AuditedChangesMixin, AuditHistoryMixin
 from fleet.errors import FleetError
-from fleet.models import ApiKey, Device, DeviceState, Organization
+from fleet.models import (
+    ApiKey,
+    Device,
+    DeviceState,
+    Instance,
+    InstanceOption,
+    InstancePackage,
+    Organization,
+)
 from fleet.services.api_keys import api_key_create, api_key_deactivate
 from fleet.services.devices import device_move, device_register
 
@@ -159,4 +167,58 @@ class ApiKeyAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Keys are deactivated, not deleted: the audit trail names them.
+        return False
+
+
+# ---- cloud instances ---------------------------------------------------------------------
+# Prices (EUR per day) are edited here; each change is audited with its before and after.
+# A new price applies from the next nightly run and to the next change or enable; what an
+# instance already paid for its current day is not charged again.
+
+
+@admin.register(InstancePackage)
+class InstancePackageAdmin(AuditedChangesMixin, AuditHistoryMixin, admin.ModelAdmin):
+    list_display = ("code", "name", "daily_price", "price_per_cpe_device", "is_active")
+    fields = ("code", "name", "daily_price", "price_per_cpe_device", "is_active", "audit_history")
+    readonly_fields = ("audit_history",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(InstanceOption)
+class InstanceOptionAdmin(AuditedChangesMixin, AuditHistoryMixin, admin.ModelAdmin):
+    list_display = ("code", "name", "daily_price", "is_active")
+    fields = ("code", "name", "daily_price", "is_active", "audit_history")
+    readonly_fields = ("audit_history",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Instance)
+class InstanceAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    """Read-only: instances move through billing.services.instances (money rules)."""
+
+    list_display = ("name", "customer", "package", "expected_cpe_devices", "enabled", "paid_until")
+    list_filter = ("enabled", "package")
+    search_fields = ("name", "customer__name")
+    readonly_fields = (
+        "customer",
+        "name",
+        "package",
+        "expected_cpe_devices",
+        "options",
+        "enabled",
+        "paid_until",
+        "paid_daily_price",
+        "created_at",
+        "audit_history",
+    )
+    exclude = ("updated_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -104,3 +104,87 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+# ---- cloud DMS instances -------------------------------------------------------------
+# Prices are daily, in EUR (the only currency instances are sold in for now: billing
+# refuses an instance for a customer billed in another currency). The money rules (the
+# prepaid balance, what each move costs) live in billing.services.instances; fleet only
+# holds the state.
+
+DAILY_PRICE = {"max_digits": 12, "decimal_places": 4}
+
+
+class InstancePackage(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    daily_price = models.DecimalField(**DAILY_PRICE, help_text="EUR per day.")
+    price_per_cpe_device = models.DecimalField(
+        **DAILY_PRICE, default=0, help_text="EUR per expected CPE device per day."
+    )
+    is_active = models.BooleanField(default=True, help_text="Inactive packages are not offered.")
+
+    class Meta:
+        ordering = ("code",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(daily_price__gte=0) & models.Q(price_per_cpe_device__gte=0),
+                name="instance_package_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InstanceOption(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    daily_price = models.DecimalField(**DAILY_PRICE, help_text="EUR per day.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ("code",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(daily_price__gte=0), name="instance_option_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Instance(models.Model):
+    """A cloud DMS deployment, billed daily from the customer's prepaid balance."""
+
+    customer = models.ForeignKey(
+        "billing.Customer", on_delete=models.PROTECT, related_name="instances"
+    )
+    name = models.CharField(max_length=100)
+    package = models.ForeignKey(InstancePackage, on_delete=models.PROTECT, related_name="+")
+    expected_cpe_devices = models.PositiveIntegerField(default=0)
+    # Option codes (InstanceOption.code), sorted, each once.
+    options = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=False)
+    # Paid up to here (exclusive). Re-enabling before it is free.
+    paid_until = models.DateTimeField(null=True, blank=True)
+    # The daily price the time left until paid_until was paid at (what a cheaper setting
+    # can give back, pro rata).
+    paid_daily_price = models.DecimalField(**DAILY_PRICE, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("customer", "created_at", "id")
+        indexes = [
+            models.Index(fields=["customer", "created_at", "id"], name="instance_billing_order"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(paid_daily_price__gte=0), name="instance_paid_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -41,6 +41,17 @@ class Customer(models.Model):
     # next invoices before anything is charged. Moved only with F() by services/credit.py
     # under the customer's row lock; it always equals the sum of the CreditEntry ledger.
     credit_balance = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # The prepaid balance (cloud instances), the sum of the BalanceEntry ledger
+    # (models/ledger.py), moved only by services/balance.py under the customer's lock.
+    balance = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # The low-balance threshold (days of daily spend) last e-mailed; None above them all.
+    low_balance_notified_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Automatic top-up: when the balance covers fewer than `auto_top_up_below_days` days,
+    # charge the default card `auto_top_up_amount`, or up to `auto_top_up_target` if set.
+    auto_top_up_enabled = models.BooleanField(default=False)
+    auto_top_up_below_days = models.PositiveSmallIntegerField(default=7)
+    auto_top_up_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    auto_top_up_target = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -48,6 +59,9 @@ class Customer(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(credit_balance__gte=0), name="customer_credit_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="customer_balance_not_negative"
             ),
         ]
 
@@ -450,6 +464,7 @@ class InvoiceReminder(models.Model):
 
 
 # Payments live in their own module (one row per attempt, methods, webhook events).
+from billing.models.ledger import BalanceEntry, BalanceKind  # noqa: E402
 from billing.models.payments import (  # noqa: E402
     Gateway,
     Payment,
@@ -463,6 +478,8 @@ from billing.models.payments import (  # noqa: E402
 from billing.models.sandbox import SandboxKind, SandboxRecord  # noqa: E402
 
 __all__ = [
+    "BalanceEntry",
+    "BalanceKind",
     "CreditEntry",
     "CreditKind",
     "CreditNote",

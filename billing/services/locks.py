@@ -6,6 +6,12 @@ follow this order can wait for each other but never deadlock.
 
 1. subscriptions    quantity, period, status           (Edit Subscription, renewals, staff)
 2. customers        the credit balance a charge reads  (every path that uses or grants credit)
+                    and the prepaid balance            (services/balance.py; every write to a
+                                                        cloud instance, money or not, takes
+                                                        its customer first, then the instance:
+                                                        services/instances.py, the nightly
+                                                        instance billing locks a chunk of
+                                                        customers in id order)
 3. invoices         amount due, status                 (credit notes, payments)
 4. number sequences gapless numbers, held to commit    (services/numbering.py)
 5. organizations    licences and mode                  (fleet.services.organizations)
@@ -49,6 +55,14 @@ def lock_customers(*, pks: Iterable[int]) -> dict[int, Customer]:
         .filter(pk__in=sorted(set(pks)))
         .order_by("pk")
     }
+
+
+def lock_instance(*, pk: int, customer_id: int):
+    """Level 2, under the customer: the caller holds the customer's lock first."""
+    _require_transaction()
+    from fleet.models import Instance
+
+    return Instance.objects.select_for_update().get(pk=pk, customer_id=customer_id)
 
 
 def lock_invoice(*, pk: int) -> Invoice:

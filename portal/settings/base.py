@@ -168,6 +168,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.nightly_billing",
         "schedule": crontab(minute=0, hour=0),
     },
+    # Cloud instances: each enabled instance billed from the prepaid balance for the day.
+    "nightly-instance-billing": {
+        "task": "billing.tasks.nightly_instance_billing",
+        "schedule": crontab(minute=0, hour=0),
+    },
     # Payments still pending (SEPA debits, a lost webhook, a timeout): ask the gateway.
     "refresh-pending-payments": {
         "task": "billing.tasks.refresh_pending_payments",
@@ -187,6 +192,9 @@ BILLING_SELLER = {
     "bic": env.str("BILLING_BANK_BIC", default="AGRIFRPP"),
     "bank": env.str("BILLING_BANK_NAME", default="Crédit Agricole, Paris"),
 }
+# Prepaid balance: e-mail when it covers fewer than these days of the daily spend (each
+# once per crossing).
+BILLING_LOW_BALANCE_DAYS = env.list("BILLING_LOW_BALANCE_DAYS", cast=int, default=[7, 3])
 # Automatic collection: days after the first failed attempt to try again (then the overdue
 # rules apply). Stripe's default is 8 tries in 2 weeks; Kill Bill's 8/8/8 days.
 BILLING_COLLECTION_RETRY_DAYS = env.list(

@@ -1,0 +1,206 @@
+"""Automatic top-up: when the balance covers fewer than `auto_top_up_below_days` days of
+the daily spend (the enabled instances' daily prices), the default card is charged
+off-session `auto_top_up_amount`, or up to `auto_top_up_target` when that is set.
+
+At most once per day per customer: the Payment row (kind top_up) carries the unique key
+"auto-top-up:<customer>:<date>", also sent to the gateway. The balance is credited only
+when the payment succeeded, once, by balance_top_up with the key "payment:<payment id>".
+A failure (declined, needs the customer, gateway error) e-mails the customer.
+
+The gateway is called outside any lock and outside the nightly billing transaction.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.gateways import card_gateway
+from billing.gateways import interface as gw
+from billing.gateways.errors import GatewayError
+from billing.models import (
+    Customer,
+    Payment,
+    PaymentKind,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+)
+from billing.money import round_money
+from billing.services.balance import BALANCE_CURRENCY, balance_top_up
+from billing.services.instances import daily_price_of, option_prices
+from fleet.models import Instance, InstancePackage
+
+
+def auto_top_up_key(*, customer_id: int, at: datetime) -> str:
+    return f"auto-top-up:{customer_id}:{at.date().isoformat()}"
+
+
+def daily_spend(*, customer_ids: list[int]) -> dict[int, Decimal]:
+    """What the customers' enabled instances cost a day (three queries)."""
+    packages = {
+        pk: (price, per)
+        for pk, price, per in InstancePackage.objects.values_list(
+            "pk", "daily_price", "price_per_cpe_device"
+        )
+    }
+    options = option_prices()
+    spend: dict[int, Decimal] = {}
+    for customer_id, package_id, devices, codes in Instance.objects.filter(
+        customer_id__in=customer_ids, enabled=True
+    ).values_list("customer_id", "package_id", "expected_cpe_devices", "options"):
+        price, per = packages[package_id]
+        spend[customer_id] = spend.get(customer_id, Decimal(0)) + daily_price_of(
+            package_price=price,
+            per_device=per,
+            devices=devices,
+            options=codes or (),
+            option_prices=options,
+        )
+    return spend
+
+
+def _default_card(customer_id: int) -> PaymentMethod | None:
+    return PaymentMethod.objects.filter(
+        customer_id=customer_id,
+        is_default=True,
+        removed_at__isnull=True,
+        kind=PaymentMethodKind.CARD,
+    ).first()
+
+
+def auto_top_up_amount_for(*, customer: Customer, spend: Decimal) -> Decimal | None:
+    """How much to top up now, or None when it is not needed."""
+    if not customer.auto_top_up_enabled or spend <= 0:
+        return None
+    if customer.balance >= spend * customer.auto_top_up_below_days:
+        return None
+    if customer.auto_top_up_target is not None:
+        amount = customer.auto_top_up_target - customer.balance
+    else:
+        amount = customer.auto_top_up_amount or Decimal(0)
+    amount = round_money(amount)
+    return amount if amount > 0 else None
+
+
+def auto_top_up_due(
+    *, customer: Customer, at: datetime, spend: Decimal | None = None
+) -> Decimal | None:
+    """The amount to charge now, or None: off, enough balance, no default card, or
+    already tried today."""
+    if spend is None:
+        spend = daily_spend(customer_ids=[customer.pk]).get(customer.pk, Decimal(0))
+    amount = auto_top_up_amount_for(customer=customer, spend=spend)
+    if amount is None or _default_card(customer.pk) is None:
+        return None
+    if Payment.objects.filter(idempotency_key=auto_top_up_key(customer_id=customer.pk, at=at)):
+        return None
+    return amount
+
+
+def _record(*, payment: Payment, status: str, ref: str = "", code: str = "", message: str = ""):
+    Payment.objects.filter(pk=payment.pk).update(
+        status=status,
+        gateway_ref=ref or payment.gateway_ref,
+        error_code=code[:50],
+        error_message=message[:300],
+        succeeded_at=timezone.now() if status == PaymentStatus.SUCCEEDED else None,
+        updated_at=timezone.now(),
+    )
+    payment.refresh_from_db()
+
+
+def auto_top_up_run(
+    *, customer: Customer, at: datetime, spend: Decimal | None = None
+) -> Payment | None:
+    """Charges the default card if a top-up is due; credits the balance on success."""
+    customer = Customer.objects.select_related("contact").get(pk=customer.pk)
+    amount = auto_top_up_due(customer=customer, at=at, spend=spend)
+    if amount is None:
+        return None
+    method = _default_card(customer.pk)
+    key = auto_top_up_key(customer_id=customer.pk, at=at)
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                customer=customer,
+                kind=PaymentKind.TOP_UP,
+                method=method,
+                method_kind=method.kind,
+                gateway=method.gateway,
+                amount=amount,
+                currency=BALANCE_CURRENCY,
+                idempotency_key=key,
+                off_session=True,
+            )
+    except IntegrityError:
+        return None  # another worker took today's attempt
+    from billing.services.payments import gateway_customer
+
+    request = gw.ChargeRequest(
+        customer=gateway_customer(customer=customer),
+        method_ref=method.gateway_ref,
+        amount=amount,
+        currency=BALANCE_CURRENCY,
+        idempotency_key=key,
+        description="Automatic balance top-up",
+        off_session=True,
+        metadata={"payment": str(payment.pk), "kind": "auto_top_up"},
+    )
+    try:
+        result = card_gateway().charge(request)
+    except GatewayError as error:
+        _record(payment=payment, status=PaymentStatus.FAILED, code=error.code, message=str(error))
+        _notify_failed(customer=customer, payment=payment)
+        return payment
+    if result.status == gw.SUCCEEDED:
+        with transaction.atomic():
+            _record(payment=payment, status=PaymentStatus.SUCCEEDED, ref=result.gateway_ref)
+            balance_top_up(
+                customer=customer,
+                amount=payment.amount,
+                key=f"payment:{payment.pk}",
+                reason="Automatic top-up by card",
+                payment=payment,
+                automatic=True,
+            )
+    elif result.status == gw.PENDING:
+        _record(payment=payment, status=PaymentStatus.PENDING, ref=result.gateway_ref)
+    else:
+        status = (
+            PaymentStatus.REQUIRES_ACTION
+            if result.status == gw.REQUIRES_ACTION
+            else PaymentStatus.FAILED
+        )
+        _record(
+            payment=payment,
+            status=status,
+            ref=result.gateway_ref,
+            code=result.error_code or result.status,
+            message=result.error_message or "The card needs the cardholder to confirm.",
+        )
+        _notify_failed(customer=customer, payment=payment)
+    return payment
+
+
+def _notify_failed(*, customer: Customer, payment: Payment) -> None:
+    from billing.notifications_balance import notify_auto_top_up_failed
+
+    notify_auto_top_up_failed(customer=customer, payment=payment)
+
+
+def auto_top_up_run_for(*, customer_ids: list[int], at: datetime) -> int:
+    """Before a chunk is billed: the customers of the chunk whose top-up is due."""
+    candidates = list(
+        Customer.objects.filter(pk__in=customer_ids, auto_top_up_enabled=True).order_by("pk")
+    )
+    if not candidates:
+        return 0
+    spend = daily_spend(customer_ids=[c.pk for c in candidates])
+    made = 0
+    for customer in candidates:
+        due = auto_top_up_amount_for(customer=customer, spend=spend.get(customer.pk, Decimal(0)))
+        if due and auto_top_up_run(customer=customer, at=at, spend=spend.get(customer.pk)):
+            made += 1
+    return made
