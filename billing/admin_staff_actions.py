@@ -21,7 +21,11 @@ from django.utils import timezone
 from billing.errors import BillingError
 from billing.models import Customer, Invoice, InvoiceStatus, Payment, Refund, Subscription
 from billing.selectors import invoice_by_number
-from billing.services.credit import credit_grant_by_staff, credit_validate_staff_grant
+from billing.services.credit import (
+    credit_grant_by_staff,
+    credit_parse_amount,
+    credit_validate_staff_grant,
+)
 from billing.services.credit_notes import credit_note_issue, credit_note_preview
 from billing.services.customers import (
     customer_tax_identity_is_pending,
@@ -42,6 +46,7 @@ from billing.services.subscriptions import (
     subscription_pause,
     subscription_resume,
 )
+from billing.services.top_up_invoices import top_up_invoice_issue
 from fleet.selectors import organization_in_field_count
 
 
@@ -99,6 +104,11 @@ class InvoiceNumberForm(forms.Form):
     amount = forms.CharField(label="Amount received", max_length=20, required=False)
 
 
+class TopUpInvoiceForm(forms.Form):
+    # Not required here: the service says what is missing or wrong.
+    amount = forms.CharField(label="Amount to add to the balance", max_length=20, required=False)
+
+
 class RefundForm(forms.Form):
     # Not required here: the service's own messages say what is missing or wrong.
     amount = forms.CharField(
@@ -150,6 +160,11 @@ class CustomerStaffActionsMixin:
                 name="billing_customer_grant_credit",
             ),
             path(
+                "<int:pk>/top-up-invoice/",
+                view(self.top_up_invoice_view),
+                name="billing_customer_top_up_invoice",
+            ),
+            path(
                 "<int:pk>/verify-tax-identity/",
                 view(self.verify_tax_identity_view),
                 name="billing_customer_verify_tax_identity",
@@ -170,6 +185,39 @@ class CustomerStaffActionsMixin:
     def _customer_done(self, request, customer, message):
         messages.success(request, message)
         return redirect(reverse("admin:billing_customer_change", args=[customer.pk]))
+
+    def top_up_invoice_view(self, request, pk):
+        """An invoice for a prepaid balance top-up, paid by bank transfer: amount, then a
+        confirmation page, then top_up_invoice_issue (reconciling it credits the balance)."""
+        customer = self._customer(request, pk)
+        form = TopUpInvoiceForm(request.POST or None)
+        error = preview = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                amount = credit_parse_amount(raw=form.cleaned_data["amount"])
+                if "_confirm" in request.POST:
+                    invoice = top_up_invoice_issue(
+                        customer=customer, amount=amount, actor=request.user
+                    )
+                    return self._customer_done(
+                        request,
+                        customer,
+                        f"Invoice {invoice.number} for {invoice.total} issued to "
+                        f"{customer.name}; reconciling its transfer adds it to the balance.",
+                    )
+                preview = {"amount": amount}
+            except BillingError as exc:
+                error = exc.message
+        return _render(
+            self,
+            request,
+            "admin/billing/customer/top_up_invoice.html",
+            f"Top-up invoice for {customer.name}",
+            customer,
+            form=form,
+            error=error,
+            preview=preview,
+        )
 
     def grant_credit_view(self, request, pk):
         """Amount and reason, then a confirmation page, then credit_grant_by_staff."""

@@ -206,6 +206,8 @@ class InvoiceKind(models.TextChoices):
     RENEWAL = "renewal", "Renewal"
     PRORATION = "proration", "Proration"
     ONE_OFF = "one_off", "One-off"
+    # Prepaid cloud balance, paid by bank transfer: once paid, its total goes to the balance.
+    TOP_UP = "top_up", "Balance top-up"
 
 
 class Invoice(models.Model):

@@ -18,7 +18,7 @@ from billing.services.credit import credit_consume
 from billing.services.locks import lock_customer, lock_invoice
 from billing.services.numbering import number_next
 from billing.services.overdue import overdue_refresh_subscription
-from billing.services.vat import vat_amount, vat_treatment_for
+from billing.services.vat import VatTreatment, vat_amount, vat_treatment_for
 
 # The allowed moves, in one place.
 INVOICE_TRANSITIONS: dict[str, set[str]] = {
@@ -130,11 +130,19 @@ def invoice_bill_to(*, customer: Customer) -> dict:
     }
 
 
+# A balance top-up is a payment on account for cloud instances: no VAT on the invoice.
+TOP_UP_VAT = VatTreatment(Decimal("0.00"), "Payment on account of the prepaid cloud balance.")
+
+
 def invoice_compute_totals(*, invoice: Invoice, credit_available: Decimal = Decimal(0)) -> None:
     """Subtotal from the lines, then invoice_settle."""
     subtotal = sum((line.amount.amount for line in invoice.lines.all()), Decimal("0.00"))
-    treatment = vat_treatment_for(
-        country=invoice.customer.country, vat_number=invoice.customer.vat_number
+    treatment = (
+        TOP_UP_VAT
+        if invoice.kind == InvoiceKind.TOP_UP
+        else vat_treatment_for(
+            country=invoice.customer.country, vat_number=invoice.customer.vat_number
+        )
     )
     amounts = invoice_settle(
         subtotal=subtotal, credit_available=credit_available, vat_rate=treatment.rate

@@ -46,6 +46,7 @@ from billing.notifications import notify_payment_received
 from billing.services.credit import credit_grant
 from billing.services.invoices import invoice_check_transition, invoice_mark_paid
 from billing.services.locks import lock_customer, lock_invoice
+from billing.services.top_up_invoices import top_up_invoice_settle
 
 FINAL = {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
 
@@ -413,7 +414,8 @@ def _invoice_apply(*, payment: Payment, actor: Actor) -> None:
         over = amount  # settled meanwhile (another attempt, a credit note): all of it back
     elif amount >= invoice.amount_due.amount:
         over = amount - invoice.amount_due.amount
-        invoice_mark_paid(invoice=invoice, actor=actor, via=via)
+        invoice = invoice_mark_paid(invoice=invoice, actor=actor, via=via)
+        top_up_invoice_settle(invoice=invoice)
     else:
         due_before = invoice.amount_due
         invoice.amount_due = money(invoice.amount_due.amount - amount, invoice.currency)
