@@ -88,3 +88,49 @@ class User(AbstractBaseUser, PermissionsMixin):
         # Stored lower-case so the exact unique index and the login lookup agree.
         self.email = (self.email or "").strip().lower()
         super().save(*args, **kwargs)
+
+
+class SignUp(models.Model):
+    """A newcomer's request for an account, pending until the e-mailed link is opened.
+
+    One row per address: asking again replaces the token (the old link stops working).
+    Only a SHA-256 of the token is stored. Rows past `expires_at` are deleted by the
+    hourly `accounts.tasks.signup_cleanup` (accounts/signup.py)."""
+
+    email = models.EmailField("e-mail address", max_length=254, unique=True)
+    company_name = models.CharField(max_length=200)
+    country = models.CharField(max_length=2)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sign-up"
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ContactRequest(models.Model):
+    """A visitor's "Contact Us" message (e.g. a contract paid by bank transfer), e-mailed
+    to staff and listed in the admin, where staff mark it handled."""
+
+    name = models.CharField(max_length=200)
+    company = models.CharField(max_length=200)
+    email = models.EmailField("e-mail address", max_length=254)
+    message = models.TextField()
+    wants_contract = models.BooleanField("wants a contract and bank transfer", default=False)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name = "contact request"
+
+    def __str__(self) -> str:
+        return f"{self.company} ({self.email})"

@@ -12,6 +12,7 @@ from audit.admin import AuditedChangesMixin, AuditHistoryMixin
 from billing.admin_staff_actions import (
     CustomerStaffActionsMixin,
     InvoiceStaffActionsMixin,
+    PaymentStaffActionsMixin,
     SubscriptionStaffActionsMixin,
 )
 from billing.errors import BillingError
@@ -23,8 +24,10 @@ from billing.models import (
     InvoiceLine,
     InvoiceReminder,
     NumberSequence,
+    Payment,
     Plan,
     Subscription,
+    WebhookEvent,
 )
 from billing.services.customers import (
     STAFF_EDITABLE_FIELDS,
@@ -543,3 +546,86 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 class InvoiceReminderAdmin(ReadOnlyAdmin):
     list_display = ("invoice", "stage_days", "sent_at")
     search_fields = ("invoice__number",)
+
+
+@admin.register(Payment)
+class PaymentAdmin(PaymentStaffActionsMixin, AuditHistoryMixin, ReadOnlyAdmin):
+    """Every payment attempt, written only by the payment services; "Refund…" on a
+    succeeded one (admin_staff_actions.PaymentStaffActionsMixin)."""
+
+    list_display = (
+        "pk",
+        "customer",
+        "invoice",
+        "amount_display",
+        "method_kind",
+        "gateway",
+        "status",
+        "created_at",
+    )
+    list_filter = ("status", "gateway", "method_kind")
+    search_fields = ("invoice__number", "gateway_ref", "customer__name")
+    list_select_related = ("customer", "invoice")
+    date_hierarchy = "created_at"
+    fields = (
+        "customer",
+        "invoice",
+        "kind",
+        "amount",
+        "currency",
+        "refunded",
+        "method",
+        "method_kind",
+        "gateway",
+        "gateway_ref",
+        "status",
+        "error_code",
+        "error_message",
+        "attempt",
+        "idempotency_key",
+        "off_session",
+        "action_url",
+        "created_at",
+        "updated_at",
+        "succeeded_at",
+        "refunds_list",
+        "audit_history",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return f"{obj.amount} {obj.currency}"
+
+    @admin.display(description="Refunds")
+    def refunds_list(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<li>{} {} {}: {} (credit note {}, {})</li>",
+            (
+                (
+                    f"{refund.created_at:%Y-%m-%d %H:%M}",
+                    refund.amount,
+                    obj.currency,
+                    refund.get_destination_display(),
+                    refund.credit_note.number if refund.credit_note else "-",
+                    refund.reason,
+                )
+                for refund in obj.refunds.select_related("credit_note")
+            ),
+        )
+        return format_html("<ul>{}</ul>", rows) if rows else "None"
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    """Every gateway event, as received, and what was done with it."""
+
+    list_display = ("received_at", "provider", "type", "event_id", "outcome")
+    list_filter = ("provider", "received_at")
+    search_fields = ("event_id", "type")
+    date_hierarchy = "received_at"
+    fields = ("provider", "event_id", "type", "received_at", "processed_at", "outcome", "payload")
+    readonly_fields = fields

@@ -2,9 +2,11 @@
 writes the audit entry): grant credit to a customer, verify or reject its proposed tax
 identity; change the quantity on the customer's behalf, pause, resume,
 cancel and migrate a subscription; issue a credit note; reconcile a bank transfer by
-invoice number.
+invoice number (recorded as a payment); refund a succeeded payment.
 
 Kept apart from billing/admin.py as mixins so other admin changes merge cleanly."""
+
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import messages
@@ -17,7 +19,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from billing.errors import BillingError
-from billing.models import Customer, Invoice, InvoiceStatus, Subscription
+from billing.models import Customer, Invoice, InvoiceStatus, Payment, Refund, Subscription
 from billing.selectors import invoice_by_number
 from billing.services.credit import credit_grant_by_staff, credit_validate_staff_grant
 from billing.services.credit_notes import credit_note_issue, credit_note_preview
@@ -26,12 +28,13 @@ from billing.services.customers import (
     customer_tax_identity_reject,
     customer_tax_identity_verify,
 )
-from billing.services.invoices import invoice_mark_paid
+from billing.services.payments import payment_record_bank_transfer
 from billing.services.proration import (
     subscription_check_editable,
     subscription_quantity_preview,
 )
 from billing.services.quantity_change import subscription_change_quantity
+from billing.services.refunds import payment_refund, refund_preview
 from billing.services.subscriptions import (
     core_plans_for,
     subscription_cancel,
@@ -92,6 +95,30 @@ class TaxIdentityRejectForm(forms.Form):
 
 class InvoiceNumberForm(forms.Form):
     number = forms.CharField(label="Invoice number (the transfer reference)", max_length=40)
+    # The confirmation step: what arrived on the account (the amount due when left empty).
+    amount = forms.CharField(label="Amount received", max_length=20, required=False)
+
+
+class RefundForm(forms.Form):
+    # Not required here: the service's own messages say what is missing or wrong.
+    amount = forms.CharField(
+        label="Amount to give back, VAT included", max_length=20, required=False
+    )
+    destination = forms.ChoiceField(
+        label="Where the money goes",
+        choices=[
+            (Refund.TO_METHOD, "Back to the payment method"),
+            (Refund.TO_CREDIT, "As customer credit"),
+        ],
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    reason = forms.CharField(
+        label="Reason (printed on the credit note)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
 
 
 def _render(admin, request, template, title, obj=None, **context):
@@ -541,14 +568,27 @@ class InvoiceStaffActionsMixin:
                 invoice = None
             elif request.method == "POST" and "_confirm" in request.POST:
                 try:
-                    invoice_mark_paid(invoice=invoice, actor=request.user, via="bank transfer")
+                    payment = payment_record_bank_transfer(
+                        invoice=invoice,
+                        amount=_amount_received(form.cleaned_data["amount"], invoice=invoice),
+                        actor=request.user,
+                        reference=invoice.number,
+                    )
                 except BillingError as exc:
                     error = exc.message
                 else:
-                    messages.success(
-                        request,
-                        f"Invoice {invoice.number} is paid by bank transfer ({invoice.total}).",
-                    )
+                    invoice.refresh_from_db()
+                    if invoice.status == InvoiceStatus.PAID:
+                        done = (
+                            f"Invoice {invoice.number} is paid by bank transfer "
+                            f"({payment.amount} {payment.currency})."
+                        )
+                    else:
+                        done = (
+                            f"{payment.amount} {payment.currency} received on invoice "
+                            f"{invoice.number} by bank transfer; {invoice.amount_due} is still due."
+                        )
+                    messages.success(request, done)
                     return redirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
         return _render(
             self,
@@ -558,4 +598,83 @@ class InvoiceStaffActionsMixin:
             form=form,
             error=error,
             invoice=invoice,
+        )
+
+
+def _amount_received(text: str, *, invoice: Invoice) -> Decimal:
+    """The amount staff typed, or the invoice's amount due when left empty."""
+    text = (text or "").strip()
+    if not text:
+        return invoice.amount_due.amount
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise BillingError(
+            "Enter the amount received, e.g. 120.00.", code="amount_invalid"
+        ) from None
+    if not amount.is_finite():
+        raise BillingError("Enter the amount received, e.g. 120.00.", code="amount_invalid")
+    return amount
+
+
+class PaymentStaffActionsMixin:
+    """Refund a succeeded payment: amount, destination and reason, a preview
+    (refund_preview), then payment_refund on confirm. Bad input changes nothing."""
+
+    change_form_template = "admin/billing/payment/change_form_staff_actions.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/refund/", view(self.refund_view), name="billing_payment_refund"),
+            *super().get_urls(),
+        ]
+
+    def refund_view(self, request, pk):
+        if not request.user.has_perm("billing.change_payment"):
+            raise PermissionDenied
+        payment = get_object_or_404(
+            Payment.objects.select_related("invoice", "customer", "method"), pk=pk
+        )
+        form = RefundForm(request.POST or None, initial={"destination": Refund.TO_METHOD})
+        error = preview = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if "_confirm" in request.POST:
+                    refund = payment_refund(
+                        payment=payment,
+                        amount=data["amount"],
+                        destination=data["destination"],
+                        reason=data["reason"],
+                        actor=request.user,
+                    )
+                    where = (
+                        "to the payment method"
+                        if refund.destination == Refund.TO_METHOD
+                        else "as customer credit"
+                    )
+                    messages.success(
+                        request,
+                        f"{refund.amount} {payment.currency} refunded {where}; credit note "
+                        f"{refund.credit_note.number} issued on {payment.invoice.number}.",
+                    )
+                    return redirect(reverse("admin:billing_payment_change", args=[payment.pk]))
+                if not (data["reason"] or "").strip():
+                    raise BillingError("Say why the payment is refunded.", code="reason_missing")
+                preview = refund_preview(
+                    payment=payment, amount=data["amount"], destination=data["destination"]
+                )
+            except BillingError as exc:
+                error = exc.message
+        return _render(
+            self,
+            request,
+            "admin/billing/payment/refund.html",
+            f"Refund payment {payment.pk} of {payment.customer}",
+            payment,
+            form=form,
+            error=error,
+            preview=preview,
+            left=payment.amount - payment.refunded,
         )

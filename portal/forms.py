@@ -72,3 +72,49 @@ class AccountForm(forms.Form):
             return customer_validate_vat_number(vat_number=self.cleaned_data["vat_number"])
         except BillingError as error:
             raise forms.ValidationError(error.message) from error
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(
+        label="Work e-mail address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    company_name = forms.CharField(
+        label="Company name",
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    country = forms.ChoiceField(
+        label="Country",
+        choices=COUNTRY_CHOICES,
+        initial="FR",
+        help_text="Where your company is established: it decides the VAT on your invoices.",
+    )
+
+
+class ContactForm(forms.Form):
+    name = forms.CharField(
+        label="Your name",
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    company = forms.CharField(
+        label="Company",
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    message = forms.CharField(
+        label="Message",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    wants_contract = forms.BooleanField(
+        label="I want a contract and to pay by bank transfer",
+        required=False,
+    )

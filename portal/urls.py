@@ -10,6 +10,7 @@ from portal.views import (
     invoices,
     organizations,
     pages,
+    signup,
     subscriptions,
     webhooks,
 )
@@ -27,6 +28,12 @@ portal_patterns = [
     path("login/code/resend/", auth.login_code_resend, name="login_code_resend"),
     path("login/password/", auth.login_password, name="login_password"),
     path("logout/", auth.logout, name="logout"),
+    path("signup/", signup.signup, name="signup"),
+    path("signup/sent/", signup.signup_sent, name="signup_sent"),
+    path("signup/resend/", signup.signup_resend, name="signup_resend"),
+    path("signup/confirm/", signup.signup_confirm_view, name="signup_confirm"),
+    path("signup/welcome/", signup.signup_welcome, name="signup_welcome"),
+    path("contact/", signup.contact, name="contact"),
     path("subscriptions/", subscriptions.subscriptions, name="subscriptions"),
     path(
         "subscriptions/<str:public_id>/edit/",

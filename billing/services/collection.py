@@ -18,13 +18,11 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor
 from billing.errors import BillingError
 from billing.gateways import card_gateway
-from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError
 from billing.models import (
     Invoice,
@@ -37,19 +35,14 @@ from billing.models import (
 from billing.notifications import notify_payment_action_required, notify_payment_failed
 from billing.services.payment_methods import payment_method_default
 from billing.services.payments import (
-    gateway_customer,
+    invoice_pay_url,
     payment_charge_method,
+    payment_charge_request,
     payment_record_result,
 )
 
 COLLECTION_ACTOR = "collection"
 OFF_SESSION_KINDS = (PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT)
-
-
-def invoice_pay_url(*, invoice: Invoice) -> str:
-    """The portal page where the customer pays this invoice (absolute, for e-mails)."""
-    path = reverse("portal:invoice_detail", args=[invoice.number])
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
 
 
 def collection_retry_on(*, invoice: Invoice, attempts: int) -> date | None:
@@ -172,19 +165,10 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
     try:
         if payment.gateway_ref:
             result = gateway.charge_status(payment.gateway_ref)
-        elif payment.method is not None:
-            result = gateway.charge(
-                gw.ChargeRequest(
-                    customer=gateway_customer(customer=payment.customer),
-                    method_ref=payment.method.gateway_ref,
-                    amount=payment.amount,
-                    currency=payment.currency,
-                    idempotency_key=payment.idempotency_key,
-                    description=f"Invoice {payment.invoice.number}" if payment.invoice else "",
-                    off_session=payment.off_session,
-                    metadata={"payment": str(payment.pk)},
-                )
-            )
+        elif payment.method is not None and payment.invoice is not None:
+            # The same request as the first try (same key, same parameters): the gateway
+            # answers with the first charge, never a second one.
+            result = gateway.charge(payment_charge_request(payment=payment))
         else:
             return payment
     except GatewayError:

@@ -159,6 +159,8 @@ def invoices_issue_many(
                 "issued_on": issued_on,
                 "due_on": due_on,
                 "paid_at": now if paid else None,
+                "collection_attempts": 0,
+                "next_collection_on": None,
                 "created_at": now,
             }
         )

@@ -19,7 +19,9 @@ Locks (services/locks.py): the customer, then the invoice, then the payment row.
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
@@ -60,6 +62,33 @@ def gateway_customer(*, customer: Customer) -> gw.GatewayCustomer:
 def payment_idempotency_key(*, invoice: Invoice, attempt: int, how: str = "pay") -> str:
     """The key the gateway sees: the invoice's id and the attempt number."""
     return f"invoice-{invoice.pk}-{how}-{attempt}"
+
+
+def invoice_pay_url(*, invoice: Invoice) -> str:
+    """The portal page where the customer pays this invoice (absolute, for e-mails and
+    for 3-D Secure to come back to)."""
+    path = reverse("portal:invoice_detail", args=[invoice.number])
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
+
+
+def payment_charge_request(*, payment: Payment, return_url: str = "") -> gw.ChargeRequest:
+    """The charge of a saved method for this attempt, built from the attempt alone: the
+    first try and any later one (payment_refresh_pending after a timeout) send the SAME
+    parameters with the same idempotency key, as the gateway demands (Stripe refuses a
+    key reused with other parameters, so the repair would never succeed)."""
+    invoice = payment.invoice
+    customer = Customer.objects.select_related("contact").get(pk=payment.customer_id)
+    return gw.ChargeRequest(
+        customer=gateway_customer(customer=customer),
+        method_ref=payment.method.gateway_ref,
+        amount=payment.amount,
+        currency=payment.currency,
+        idempotency_key=payment.idempotency_key,
+        description=f"Invoice {invoice.number}",
+        off_session=payment.off_session,
+        return_url=return_url or invoice_pay_url(invoice=invoice),
+        metadata={"invoice": invoice.number, "payment": str(payment.pk)},
+    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +169,10 @@ def payment_charge_method(
     return_url: str = "",
     how: str = "pay",
 ) -> Payment:
-    """Charges a saved card or SEPA mandate for the invoice's amount due."""
+    """Charges a saved card or SEPA mandate for the invoice's amount due. `return_url`
+    (where 3-D Secure comes back to) defaults to the invoice's page; a timed-out attempt
+    is later repaired with that default (payment_refresh_pending), so pass another one
+    only where no repair is needed."""
     if method.customer_id != invoice.customer_id or method.removed_at is not None:
         raise BillingError("That payment method is not available.", code="method_unavailable")
     if not method.can_charge_off_session:
@@ -153,18 +185,7 @@ def payment_charge_method(
         off_session=off_session,
         how=how,
     )
-    customer = Customer.objects.select_related("contact").get(pk=invoice.customer_id)
-    request = gw.ChargeRequest(
-        customer=gateway_customer(customer=customer),
-        method_ref=method.gateway_ref,
-        amount=payment.amount,
-        currency=payment.currency,
-        idempotency_key=payment.idempotency_key,
-        description=f"Invoice {invoice.number}",
-        off_session=off_session,
-        return_url=return_url,
-        metadata={"invoice": invoice.number, "payment": str(payment.pk)},
-    )
+    request = payment_charge_request(payment=payment, return_url=return_url)
     try:
         result = card_gateway().charge(request)
     except GatewayError as error:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing.gateways import card_gateway
 from billing.gateways import interface as gw
-from billing.models import Payment, PaymentStatus, WebhookEvent
+from billing.models import Payment, PaymentMethodKind, PaymentStatus, WebhookEvent
 from billing.services.payments import payment_record_result, payment_reverse
 
 WEBHOOK_ACTOR = "webhook"
@@ -36,6 +36,16 @@ def _result(*, status: str, data: dict, payment: Payment, error_code: str = "") 
         error_code=error_code,
         error_message=((data.get("last_payment_error") or {}).get("message") or "")[:300],
     )
+
+
+def _returned_after_success(*, event: gw.GatewayEvent, payment: Payment) -> bool:
+    """A failure reported for a succeeded payment is a bank return only for a SEPA debit,
+    and only when Stripe made the event after the success (events are not delivered in
+    order: an earlier refusal of the same PaymentIntent, retried and then paid, can arrive
+    late and must not undo the payment). A card's chargeback comes as a dispute."""
+    if payment.method_kind != PaymentMethodKind.SEPA_DEBIT:
+        return False
+    return payment.succeeded_at is None or event.created >= int(payment.succeeded_at.timestamp())
 
 
 def _stripe(event: gw.GatewayEvent) -> str:
@@ -68,6 +78,8 @@ def _stripe(event: gw.GatewayEvent) -> str:
             status = gw.REQUIRES_ACTION
         elif event.type == "payment_intent.payment_failed":
             if payment.status == PaymentStatus.SUCCEEDED:
+                if not _returned_after_success(event=event, payment=payment):
+                    return f"ignored: payment {payment.pk} succeeded after this failure"
                 payment_reverse(
                     payment=payment, reason="debit failed at the bank", actor=WEBHOOK_ACTOR
                 )

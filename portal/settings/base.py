@@ -274,3 +274,22 @@ STAFF_LOGIN_ATTEMPTS_PER_IP = env.int("STAFF_LOGIN_ATTEMPTS_PER_IP", default=30)
 # Reminder e-mails for an unpaid invoice, in days relative to its due date (0 = on the due
 # date); each stage is sent once.
 BILLING_REMINDER_DAYS = env.list("BILLING_REMINDER_DAYS", cast=int, default=[0, 3, 7])
+
+# Self sign-up (accounts/signup.py): the e-mailed link is valid this long (seconds), then
+# the sign-up expires and the hourly cleanup deletes it. Requests per fixed window of
+# SIGNUP_RATE_WINDOW seconds, per address and per client IP.
+SIGNUP_LINK_VALIDITY = env.int("SIGNUP_LINK_VALIDITY", default=24 * 60 * 60)  # seconds
+SIGNUP_RATE_WINDOW = env.int("SIGNUP_RATE_WINDOW", default=60 * 60)  # seconds
+SIGNUP_REQUESTS_PER_ADDRESS = env.int("SIGNUP_REQUESTS_PER_ADDRESS", default=5)
+SIGNUP_REQUESTS_PER_IP = env.int("SIGNUP_REQUESTS_PER_IP", default=20)
+SIGNUP_CURRENCY = "EUR"
+SIGNUP_DEFAULT_COUNTRY = "FR"
+CELERY_BEAT_SCHEDULE["signup-cleanup"] = {
+    "task": "accounts.tasks.signup_cleanup",
+    "schedule": crontab(minute=15),  # hourly
+}
+
+# "Contact Us" (accounts/contact.py): stored, e-mailed here, listed in the admin.
+STAFF_CONTACT_EMAIL = env.str("STAFF_CONTACT_EMAIL", default="sales@caj.example")
+CONTACT_REQUESTS_PER_IP = env.int("CONTACT_REQUESTS_PER_IP", default=5)  # per window
+CONTACT_RATE_WINDOW = env.int("CONTACT_RATE_WINDOW", default=60 * 60)  # seconds

@@ -6,8 +6,11 @@
   something else than logging in (faster, and independent of the login's rate limits).
 """
 
+import re
+
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -62,6 +65,15 @@ def login_by_code(page, email: str) -> None:
     page.get_by_label("6-digit code").fill(code_from_mail(email))
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("button", name="Log out").wait_for()
+
+
+def signup_token_from_mail(email: str) -> str:
+    """The token of the sign-up link in the last e-mail sent to `email`."""
+    sent = [message for message in mail.outbox if email in message.to]
+    assert sent, f"no e-mail to {email}"
+    found = re.search(r"/signup/confirm/\?token=(\S+)", sent[-1].body)
+    assert found, sent[-1].body
+    return found.group(1)
 
 
 def staff_log_in(page, email: str, password: str, code: str) -> None:

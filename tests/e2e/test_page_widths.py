@@ -21,13 +21,14 @@ from billing.models import Customer, InvoiceStatus, Plan
 from billing.services.credit import credit_grant_by_staff
 from billing.services.credit_notes import credit_note_issue
 from billing.services.subscriptions import subscription_cancel, subscription_pause
-from tests.e2e.conftest import ask_for_code
+from tests.e2e.conftest import ask_for_code, signup_token_from_mail
 from tests.factories import SubscriptionFactory
 from tests.portal.test_access_scoping import portal_url_patterns
 
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
 LONG_NAME = "Établissements Acme Logistique Internationale du Grand Nord-Est"
+SIGNUP_EMAIL = "newcomer@grand-nord-est.example"
 
 
 class Visit:
@@ -75,6 +76,50 @@ def _login_code(v: Visit) -> None:
 def _login_code_resend(v: Visit) -> None:
     v.page.get_by_role("button", name="send me a new code").click()
     v.page.get_by_role("heading", name="Enter your code").wait_for()
+    v.check()
+
+
+def _signup(v: Visit) -> None:
+    v.goto("/signup/")
+
+
+def _signup_sent(v: Visit) -> None:
+    v.page.get_by_label("Work e-mail address").fill(SIGNUP_EMAIL)
+    v.page.get_by_label("Company name").fill(LONG_NAME)
+    v.page.get_by_label("Country").select_option("BE")
+    v.page.get_by_role("button", name="Send me the link").click()
+    v.page.get_by_role("heading", name="Check your inbox").wait_for()
+    v.check()
+
+
+def _signup_resend(v: Visit) -> None:
+    v.page.get_by_role("button", name="send me a new link").click()
+    expect(v.page.get_by_text("a new link is on its way")).to_be_visible()
+    v.check()
+
+
+def _signup_confirm(v: Visit) -> None:
+    v.goto("/signup/confirm/?token=not-a-token")
+    expect(v.page.get_by_role("heading", name="This link no longer works")).to_be_visible()
+    v.goto(f"/signup/confirm/?token={signup_token_from_mail(SIGNUP_EMAIL)}")
+    v.page.get_by_role("button", name="Open my account").click()
+
+
+def _signup_welcome(v: Visit) -> None:
+    v.page.get_by_role("heading", name=f"Welcome, {LONG_NAME}").wait_for()
+    v.check()
+    v.page.get_by_role("button", name="Log out").click()
+
+
+def _contact(v: Visit) -> None:
+    v.goto("/contact/")
+    v.page.get_by_label("Your name").fill("Jeanne Martin")
+    v.page.get_by_label("Company").fill(LONG_NAME)
+    v.page.get_by_label("E-mail address").fill("jeanne@bigcorp.example")
+    v.page.get_by_label("Message").fill("A yearly contract for 500 licences, please.")
+    v.page.get_by_label("I want a contract and to pay by bank transfer").check()
+    v.page.get_by_role("button", name="Send").click()
+    expect(v.page.get_by_text("your message reached our sales team")).to_be_visible()
     v.check()
 
 
@@ -170,6 +215,12 @@ VISITS: dict[str, Callable[[Visit], None]] = {
     "portal:login_password": _login_password,
     "portal:login_code": _login_code,
     "portal:login_code_resend": _login_code_resend,
+    "portal:signup": _signup,
+    "portal:signup_sent": _signup_sent,
+    "portal:signup_resend": _signup_resend,
+    "portal:signup_confirm": _signup_confirm,
+    "portal:signup_welcome": _signup_welcome,
+    "portal:contact": _contact,
     "portal:home": _home,
     "portal:subscriptions": _subscriptions,
     "portal:subscription_edit": _subscription_edit,

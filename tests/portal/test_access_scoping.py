@@ -63,6 +63,13 @@ PAGES_WITHOUT_IDS: dict[str, Callable[[Holdings], list[str]]] = {
     "portal:login_code_resend": lambda a: [],
     "portal:login_password": lambda a: [a.customer.name],
     "portal:logout": lambda a: [],
+    # Public pages (sign-up and Contact Us): a logged-in customer sees them with its header.
+    "portal:signup": lambda a: [a.customer.name],
+    "portal:signup_sent": lambda a: [a.customer.name],
+    "portal:signup_resend": lambda a: [],
+    "portal:signup_confirm": lambda a: [a.customer.name],
+    "portal:signup_welcome": lambda a: [a.customer.name, a.customer.email],
+    "portal:contact": lambda a: [a.customer.name],
     "portal:subscriptions": lambda a: [a.subscription.public_id, a.subscription.organization_name],
     "portal:invoices": lambda a: [a.invoice.number],
     "portal:payment_method": lambda a: [a.customer.name],

@@ -16,6 +16,7 @@ from billing.models import (
     Invoice,
     InvoiceStatus,
     NumberSequence,
+    Payment,
     SubscriptionStatus,
 )
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
@@ -179,6 +180,42 @@ def test_reconcile_a_bank_transfer_by_number_returns_the_organization_to_active(
     assert Organization.objects.get().mode == OrganizationMode.ACTIVE
     entry = AuditEntry.objects.get(actor=staff_client.staff, action="invoice.paid")
     assert entry.after == {"status": "paid", "amount_due": 0, "via": "bank transfer"}
+    # Recorded as a payment: the amount due (the default), by bank transfer, succeeded.
+    payment = Payment.objects.get()
+    assert (payment.invoice, payment.amount, payment.status) == (
+        invoice,
+        Decimal("48.00"),
+        "succeeded",
+    )
+    assert (payment.method_kind, payment.gateway) == ("bank_transfer", "offline")
+    assert payment.gateway_ref == "CAJ-2026-000001"
+
+
+def test_reconcile_a_smaller_transfer_lowers_the_amount_due(staff_client):
+    invoice = _open_invoice(SubscriptionFactory())  # 48.00 EUR
+    response = staff_client.post(
+        reverse("admin:billing_invoice_reconcile"),
+        {"number": invoice.number, "amount": "30.00", "_confirm": "1"},
+    )
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.OPEN
+    assert invoice.amount_due == Money("18.00", "EUR")
+    assert Payment.objects.get().amount == Decimal("30.00")
+
+
+@pytest.mark.parametrize("amount", ["abc", "0", "-1", "1.001", "NaN"])
+def test_reconcile_a_bad_amount_changes_nothing(staff_client, amount):
+    invoice = _open_invoice(SubscriptionFactory())
+    response = staff_client.post(
+        reverse("admin:billing_invoice_reconcile"),
+        {"number": invoice.number, "amount": amount, "_confirm": "1"},
+    )
+    assert response.status_code == 200
+    assert "Enter the amount received" in response.content.decode()
+    assert not Payment.objects.exists()
+    invoice.refresh_from_db()
+    assert invoice.amount_due == Money("48.00", "EUR")
 
 
 @pytest.mark.parametrize(
@@ -204,6 +241,7 @@ def test_reconcile_a_paid_invoice_is_refused(staff_client):
     )
     assert "Invoice CAJ-2026-000001 is paid." in response.content.decode()
     assert AuditEntry.objects.filter(action="invoice.paid").count() == 1
+    assert Payment.objects.count() == 1
 
 
 def test_invoice_list_links_to_the_reconcile_page(staff_client):
