@@ -74,6 +74,10 @@ PAGES_WITHOUT_IDS: dict[str, Callable[[Holdings], list[str]]] = {
     "portal:invoices": lambda a: [a.invoice.number],
     "portal:payment_method": lambda a: [a.customer.name],
     "portal:balance": lambda a: [a.customer.name],
+    "portal:balance_top_up": lambda a: [],  # POST only
+    "portal:balance_top_up_return": lambda a: [a.customer.name],  # no payment: "not found"
+    "portal:balance_ledger_csv": lambda a: [],  # a CSV of A's ledger (no names in it)
+    "portal:balance_auto_top_up": lambda a: [a.customer.name],  # GET: back to the balance
     "portal:credit": lambda a: [a.customer.name],
     "portal:instances": lambda a: [a.customer.name],
     "portal:account": lambda a: [a.customer.name, a.customer.email],
