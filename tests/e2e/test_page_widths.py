@@ -224,6 +224,33 @@ def _credit(v: Visit) -> None:
 
 def _instances(v: Visit) -> None:
     v.goto("/instances/")
+    v.page.get_by_label("Name").fill(LONG_NAME)
+    v.page.get_by_label("Expected CPE devices").fill("250")
+    v.page.get_by_label("Daily backup").check()
+    v.page.get_by_role("button", name="Create instance").click()
+
+
+def _instance_enable(v: Visit) -> None:
+    expect(v.page.get_by_role("heading", name=f"Enable {LONG_NAME}")).to_be_visible()
+    v.check()
+    v.page.get_by_role("button", name="Enable and pay").click()
+    expect(v.page.locator('[data-enabled="yes"]')).to_have_count(1)
+    v.check()  # the list, with an enabled instance and its actions
+
+
+def _instance_edit(v: Visit) -> None:
+    v.page.get_by_role("link", name="Change settings").click()
+    v.page.get_by_label("Expected CPE devices").fill("100")
+    v.page.get_by_role("button", name="Preview").click()
+    expect(v.page.locator('[data-amount="refund"]')).to_be_visible()
+    v.check()
+
+
+def _instance_disable(v: Visit) -> None:
+    v.goto("/instances/")
+    v.page.get_by_role("link", name="Disable").click()
+    expect(v.page.get_by_text("Disabling gives nothing back")).to_be_visible()
+    v.check()
 
 
 def _account(v: Visit) -> None:
@@ -268,6 +295,9 @@ VISITS: dict[str, Callable[[Visit], None]] = {
     "portal:balance_auto_top_up": _balance_auto_top_up,
     "portal:credit": _credit,
     "portal:instances": _instances,
+    "portal:instance_enable": _instance_enable,
+    "portal:instance_edit": _instance_edit,
+    "portal:instance_disable": _instance_disable,
     "portal:account": _account,
     "portal:account_password": _account_password,
     "portal:logout": _logout,

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from billing.models import Customer, Invoice, Subscription
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
-from fleet.models import Organization
+from fleet.models import Instance, InstancePackage, Organization
 from tests.factories import CustomerFactory, StaffUserFactory, SubscriptionFactory, UserFactory
 from tests.portal.conftest import code_from_mail
 
@@ -44,6 +44,17 @@ class Holdings:
         ]
 
 
+def instance_of(h: Holdings) -> Instance:
+    """The customer's cloud instance (made on first use)."""
+    package, _ = InstancePackage.objects.get_or_create(
+        code="basic", defaults={"name": "Basic", "daily_price": Decimal("1.00")}
+    )
+    instance = Instance.objects.filter(customer=h.customer).first()
+    return instance or Instance.objects.create(
+        customer=h.customer, name=f"{h.customer.name} DMS", package=package
+    )
+
+
 # URL name -> the kwargs that point at customer B's object. Customer A must get 404 for
 # each, by GET and by POST. Add a row for every new portal URL that takes ids.
 PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
@@ -52,6 +63,9 @@ PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
     "portal:invoice_detail": lambda b: {"number": b.invoice.number},
     "portal:invoice_pdf": lambda b: {"number": b.invoice.number},
     "portal:organization": lambda b: {"pk": b.organization.pk},
+    "portal:instance_enable": lambda b: {"pk": instance_of(b).pk},
+    "portal:instance_disable": lambda b: {"pk": instance_of(b).pk},
+    "portal:instance_edit": lambda b: {"pk": instance_of(b).pk},
 }
 
 # URL names without ids: GET as customer A shows A's data only (or redirects, or refuses
