@@ -17,6 +17,7 @@ from billing.admin_staff_actions import (
 )
 from billing.errors import BillingError
 from billing.models import (
+    BalanceEntry,
     CreditEntry,
     CreditNote,
     Customer,
@@ -532,6 +533,26 @@ class CreditEntryAdmin(ReadOnlyAdmin):
     list_filter = ("created_at",)
     search_fields = ("customer__name", "reason", "invoice__number")
     list_select_related = ("customer", "invoice")
+
+
+@admin.register(BalanceEntry)
+class BalanceEntryAdmin(ReadOnlyAdmin):
+    """The prepaid balance's ledger: written only by billing/services/balance.py (a bank
+    transfer: "Adjust balance" on the customer's page)."""
+
+    list_display = (
+        "created_at",
+        "customer",
+        "kind",
+        "instance",
+        "amount",
+        "balance_after",
+        "automatic",
+        "reason",
+    )
+    list_filter = ("kind", "automatic", "created_at")
+    search_fields = ("customer__name", "reason", "instance__name", "idempotency_key")
+    list_select_related = ("customer", "instance")
 
 
 @admin.register(CreditNote)

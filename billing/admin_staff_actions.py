@@ -1,11 +1,13 @@
 """Staff actions in the admin, each a confirmation page that calls one service (which
-writes the audit entry): grant credit to a customer, verify or reject its proposed tax
-identity; change the quantity on the customer's behalf, pause, resume,
-cancel and migrate a subscription; issue a credit note; reconcile a bank transfer by
-invoice number (recorded as a payment); refund a succeeded payment.
+writes the audit entry): grant credit to a customer, adjust its prepaid balance (a bank
+transfer received), verify or reject its proposed tax identity; change the quantity on
+the customer's behalf, pause, resume, cancel and migrate a subscription; issue a credit
+note; reconcile a bank transfer by invoice number (recorded as a payment); refund a
+succeeded payment.
 
 Kept apart from billing/admin.py as mixins so other admin changes merge cleanly."""
 
+import uuid
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -21,6 +23,7 @@ from django.utils import timezone
 from billing.errors import BillingError
 from billing.models import Customer, Invoice, InvoiceStatus, Payment, Refund, Subscription
 from billing.selectors import invoice_by_number
+from billing.services.balance import BALANCE_CURRENCY, balance_adjust_by_staff
 from billing.services.credit import (
     credit_grant_by_staff,
     credit_parse_amount,
@@ -84,6 +87,40 @@ class GrantCreditForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"size": 60}),
     )
+
+
+class AdjustBalanceForm(forms.Form):
+    amount = forms.CharField(
+        label="Amount (EUR): received by bank transfer, or negative to correct",
+        max_length=20,
+        required=False,
+    )
+    reason = forms.CharField(
+        label="Reason (e.g. the transfer's reference; the customer sees it)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    # Made at the preview: a confirmation sent twice adjusts once.
+    token = forms.CharField(required=False, widget=forms.HiddenInput, max_length=40)
+
+
+def balance_adjust_validate(*, customer: Customer, amount: object, reason: str):
+    """What the staff adjustment would do, checked as balance_adjust_by_staff checks it."""
+    raw = str(amount or "").strip()
+    negative = raw.startswith("-")
+    value = credit_parse_amount(raw=raw.lstrip("-"))
+    value = -value if negative else value
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError("Say why the balance is adjusted.", code="reason_missing")
+    after = customer.balance + value
+    if after < 0:
+        raise BillingError(
+            f"The balance is {customer.balance} {BALANCE_CURRENCY}: it cannot go below zero.",
+            code="balance_insufficient",
+        )
+    return value, reason, after
 
 
 class TaxIdentityVerifyForm(forms.Form):
@@ -163,6 +200,11 @@ class CustomerStaffActionsMixin:
                 "<int:pk>/top-up-invoice/",
                 view(self.top_up_invoice_view),
                 name="billing_customer_top_up_invoice",
+            ),
+            path(
+                "<int:pk>/adjust-balance/",
+                view(self.adjust_balance_view),
+                name="billing_customer_adjust_balance",
             ),
             path(
                 "<int:pk>/verify-tax-identity/",
@@ -259,6 +301,52 @@ class CustomerStaffActionsMixin:
             form=form,
             error=error,
             preview=preview,
+        )
+
+    def adjust_balance_view(self, request, pk):
+        """A bank transfer received for the prepaid balance (or a correction): amount and
+        reason, a confirmation page, then balance_adjust_by_staff (audited)."""
+        customer = self._customer(request, pk)
+        form = AdjustBalanceForm(request.POST or None)
+        error = preview = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                amount, reason, after = balance_adjust_validate(
+                    customer=customer, amount=data["amount"], reason=data["reason"]
+                )
+                if "_confirm" in request.POST and data["token"]:
+                    entry = balance_adjust_by_staff(
+                        customer=customer,
+                        amount=data["amount"],
+                        reason=data["reason"],
+                        actor=request.user,
+                        key=f"staff:{customer.pk}:{data['token']}",
+                    )
+                    return self._customer_done(
+                        request,
+                        customer,
+                        f"{entry.amount} {BALANCE_CURRENCY} on the balance of {customer.name}; "
+                        f"it is now {entry.balance_after} {BALANCE_CURRENCY}.",
+                    )
+                preview = {
+                    "amount": amount,
+                    "reason": reason,
+                    "balance_after": after,
+                    "token": uuid.uuid4().hex,
+                }
+            except BillingError as exc:
+                error = exc.message
+        return _render(
+            self,
+            request,
+            "admin/billing/customer/adjust_balance.html",
+            f"Adjust the balance of {customer.name}",
+            customer,
+            form=form,
+            error=error,
+            preview=preview,
+            currency=BALANCE_CURRENCY,
         )
 
     def verify_tax_identity_view(self, request, pk):

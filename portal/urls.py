@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from accounts.admin_site import StaffAdminSite
 from portal.views import (
     account,
     auth,
+    balance,
     credit,
+    instances,
     invoices,
     organizations,
     pages,
@@ -102,14 +103,16 @@ portal_patterns = [
         name="payment_method_remove",
     ),
     path("credit/", credit.credit, name="credit"),
-    # The old "Account balance" placeholder: the credit page is the account's balance.
-    path("balance/", RedirectView.as_view(pattern_name="portal:credit"), name="balance"),
-    path(
-        "instances/",
-        pages.not_yet_available,
-        {"title": "Instances", "nav": "instances"},
-        name="instances",
-    ),
+    # The prepaid balance of cloud instances (the credit page is the invoices' credit).
+    path("balance/", balance.balance, name="balance"),
+    path("balance/top-up/", balance.top_up, name="balance_top_up"),
+    path("balance/top-up/return/", balance.top_up_return, name="balance_top_up_return"),
+    path("balance/ledger.csv", balance.ledger_csv, name="balance_ledger_csv"),
+    path("balance/auto-top-up/", balance.auto_top_up, name="balance_auto_top_up"),
+    path("instances/", instances.instances, name="instances"),
+    path("instances/<int:pk>/enable/", instances.instance_enable, name="instance_enable"),
+    path("instances/<int:pk>/disable/", instances.instance_disable, name="instance_disable"),
+    path("instances/<int:pk>/edit/", instances.instance_edit, name="instance_edit"),
     path("account/", account.account, name="account"),
     path("account/password/", account.account_password, name="account_password"),
 ]

@@ -110,6 +110,8 @@ def balance_adjust_by_staff(
     if not reason:
         raise BillingError("Say why the balance is adjusted.", code="reason_missing")
     locked = lock_customer(pk=customer.pk)
+    if key is not None and (done := _existing(key)) is not None:
+        return done  # the same adjustment sent again (a double click): nothing, no audit
     before = locked.balance
     if key is None:
         count = BalanceEntry.objects.filter(customer_id=customer.pk).count()

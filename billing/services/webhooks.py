@@ -11,10 +11,19 @@ from django.utils import timezone
 
 from billing.gateways import card_gateway
 from billing.gateways import interface as gw
-from billing.models import Payment, PaymentMethodKind, PaymentStatus, WebhookEvent
+from billing.models import Payment, PaymentKind, PaymentMethodKind, PaymentStatus, WebhookEvent
 from billing.services.payments import payment_record_result, payment_reverse
+from billing.services.top_ups import top_up_record_result
 
 WEBHOOK_ACTOR = "webhook"
+
+
+def _record(*, payment: Payment, result: gw.ChargeResult) -> Payment:
+    """Records the result; a balance top-up (kind top_up) that succeeded is also credited
+    to the balance, once (services/top_ups.py: the return page may come first)."""
+    if payment.kind == PaymentKind.TOP_UP:
+        return top_up_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
+    return payment_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
 
 
 def _payment_for(*, provider: str, refs: list[str], payment_id: str = "") -> Payment | None:
@@ -62,7 +71,7 @@ def _stripe(event: gw.GatewayEvent) -> str:
         if payment is None:
             return "ignored: no such payment"
         result = card_gateway().payment_session_result(data["id"])
-        payment_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
+        _record(payment=payment, result=result)
         return f"payment {payment.pk}: {result.status}"
     if event.type.startswith("payment_intent."):
         payment = _payment_for(
@@ -90,10 +99,9 @@ def _stripe(event: gw.GatewayEvent) -> str:
         error = (
             (data.get("last_payment_error") or {}).get("code", "") if status == gw.FAILED else ""
         )
-        payment_record_result(
+        _record(
             payment=payment,
             result=_result(status=status, data=data, payment=payment, error_code=error or ""),
-            actor=WEBHOOK_ACTOR,
         )
         return f"payment {payment.pk}: {status}"
     if event.type == "charge.dispute.created":

@@ -195,6 +195,9 @@ BILLING_SELLER = {
 # Prepaid balance: e-mail when it covers fewer than these days of the daily spend (each
 # once per crossing).
 BILLING_LOW_BALANCE_DAYS = env.list("BILLING_LOW_BALANCE_DAYS", cast=int, default=[7, 3])
+# Prepaid balance: the least and the most a customer may top up at once by card (EUR).
+BALANCE_TOP_UP_MIN = env.int("BALANCE_TOP_UP_MIN", default=10)
+BALANCE_TOP_UP_MAX = env.int("BALANCE_TOP_UP_MAX", default=10000)
 # Automatic collection: days after the first failed attempt to try again (then the overdue
 # rules apply). Stripe's default is 8 tries in 2 weeks; Kill Bill's 8/8/8 days.
 BILLING_COLLECTION_RETRY_DAYS = env.list(

@@ -16,7 +16,6 @@ from accounts.signup import (
     signup_normalize_email,
     signup_request,
 )
-from billing.selectors import customer_credit_balance
 from portal.context import customer_required
 from portal.forms import ContactForm, SignUpForm
 from portal.views.auth import BACKEND, _client_ip
@@ -122,7 +121,8 @@ def signup_welcome(request, *, customer):
     return render(
         request,
         "portal/signup_welcome.html",
-        {"customer": customer, "balance": customer_credit_balance(customer=customer)},
+        # The prepaid balance that pays cloud instances (a cloud sign-up's next step).
+        {"customer": customer, "balance": customer.balance},
     )
 
 

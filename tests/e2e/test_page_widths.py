@@ -286,8 +286,39 @@ def _payment_method_remove(v: Visit) -> None:
 
 
 def _balance(v: Visit) -> None:
-    v.goto("/balance/")  # redirects to the credit page
-    expect(v.page.get_by_role("heading", level=1, name="Credit")).to_be_visible()
+    v.goto("/balance/")
+    expect(v.page.get_by_role("heading", level=1, name="Account balance")).to_be_visible()
+
+
+def _balance_top_up(v: Visit) -> None:
+    v.page.get_by_label("Amount to add (EUR)").fill("50")
+    v.page.get_by_role("button", name="Pay by card").click()
+    v.page.get_by_role("heading", name="Pay 50.00 EUR").wait_for()  # the sandbox's Checkout
+    v.check()
+    v.page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    v.page.get_by_label("Expiry (MM/YY)").fill("12/34")
+    v.page.get_by_label("CVC").fill("123")
+    v.page.get_by_role("button", name="Pay 50.00 EUR").click()
+
+
+def _balance_top_up_return(v: Visit) -> None:
+    expect(v.page.get_by_text("Thank you: 50.00 EUR is on your balance")).to_be_visible()
+    v.check()
+
+
+def _balance_ledger_csv(v: Visit) -> None:
+    response = v.page.request.get("/balance/ledger.csv")
+    assert response.ok and response.headers["content-type"].startswith("text/csv")
+    assert "Top-up" in response.text()
+
+
+def _balance_auto_top_up(v: Visit) -> None:
+    v.goto("/balance/")
+    v.page.get_by_label("When my balance covers fewer than (days of spending)").fill("7")
+    v.page.get_by_label("Amount (EUR)", exact=True).fill("5")
+    v.page.get_by_role("button", name="Save automatic top-up").click()
+    expect(v.page.get_by_text("You can top up between")).to_be_visible()
+    v.check()
 
 
 def _credit(v: Visit) -> None:
@@ -297,6 +328,33 @@ def _credit(v: Visit) -> None:
 
 def _instances(v: Visit) -> None:
     v.goto("/instances/")
+    v.page.get_by_label("Name").fill(LONG_NAME)
+    v.page.get_by_label("Expected CPE devices").fill("250")
+    v.page.get_by_label("Daily backup").check()
+    v.page.get_by_role("button", name="Create instance").click()
+
+
+def _instance_enable(v: Visit) -> None:
+    expect(v.page.get_by_role("heading", name=f"Enable {LONG_NAME}")).to_be_visible()
+    v.check()
+    v.page.get_by_role("button", name="Enable and pay").click()
+    expect(v.page.locator('[data-enabled="yes"]')).to_have_count(1)
+    v.check()  # the list, with an enabled instance and its actions
+
+
+def _instance_edit(v: Visit) -> None:
+    v.page.get_by_role("link", name="Change settings").click()
+    v.page.get_by_label("Expected CPE devices").fill("100")
+    v.page.get_by_role("button", name="Preview").click()
+    expect(v.page.locator('[data-amount="refund"]')).to_be_visible()
+    v.check()
+
+
+def _instance_disable(v: Visit) -> None:
+    v.goto("/instances/")
+    v.page.get_by_role("link", name="Disable").click()
+    expect(v.page.get_by_text("Disabling gives nothing back")).to_be_visible()
+    v.check()
 
 
 def _account(v: Visit) -> None:
@@ -346,12 +404,22 @@ VISITS: dict[str, Callable[[Visit], None]] = {
     "portal:payment_method_default": _payment_method_default,
     "portal:payment_method_remove": _payment_method_remove,
     "portal:balance": _balance,
+    "portal:balance_top_up": _balance_top_up,
+    "portal:balance_top_up_return": _balance_top_up_return,
+    "portal:balance_ledger_csv": _balance_ledger_csv,
+    "portal:balance_auto_top_up": _balance_auto_top_up,
     "portal:credit": _credit,
     "portal:instances": _instances,
+    "portal:instance_enable": _instance_enable,
+    "portal:instance_edit": _instance_edit,
+    "portal:instance_disable": _instance_disable,
     "portal:account": _account,
     "portal:account_password": _account_password,
     "portal:logout": _logout,
 }
+
+
+DOWNLOADS = {"portal:invoice_pdf", "portal:balance_ledger_csv"}  # files, not pages
 
 
 def test_every_portal_url_is_visited():
@@ -390,6 +458,6 @@ def test_every_portal_page_fits_the_screen(
     for name, step in VISITS.items():
         before = len(visit.checked)
         step(visit)
-        if name != "portal:invoice_pdf":  # a download, not a page
+        if name not in DOWNLOADS:
             assert len(visit.checked) > before, f"{name}: no page was checked"
     assert page.request.get("/favicon.ico").headers["content-type"].startswith("image/svg")

@@ -18,7 +18,7 @@ from billing.models import Customer, Invoice, PaymentMethod, PaymentMethodKind, 
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.payment_methods import payment_method_add_offline
-from fleet.models import Organization
+from fleet.models import Instance, InstancePackage, Organization
 from tests.factories import CustomerFactory, StaffUserFactory, SubscriptionFactory, UserFactory
 from tests.portal.conftest import code_from_mail
 
@@ -46,6 +46,17 @@ class Holdings:
         ]
 
 
+def instance_of(h: Holdings) -> Instance:
+    """The customer's cloud instance (made on first use)."""
+    package, _ = InstancePackage.objects.get_or_create(
+        code="basic", defaults={"name": "Basic", "daily_price": Decimal("1.00")}
+    )
+    instance = Instance.objects.filter(customer=h.customer).first()
+    return instance or Instance.objects.create(
+        customer=h.customer, name=f"{h.customer.name} DMS", package=package
+    )
+
+
 # URL name -> the kwargs that point at customer B's object. Customer A must get 404 for
 # each, by GET and by POST. Add a row for every new portal URL that takes ids.
 PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
@@ -61,6 +72,9 @@ PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
     "portal:invoice_pay_cancelled": lambda b: {"number": b.invoice.number},
     "portal:payment_method_default": lambda b: {"pk": b.method.pk},
     "portal:payment_method_remove": lambda b: {"pk": b.method.pk},
+    "portal:instance_enable": lambda b: {"pk": instance_of(b).pk},
+    "portal:instance_disable": lambda b: {"pk": instance_of(b).pk},
+    "portal:instance_edit": lambda b: {"pk": instance_of(b).pk},
 }
 
 # URL names without ids: GET as customer A shows A's data only (or redirects, or refuses
@@ -87,6 +101,10 @@ PAGES_WITHOUT_IDS: dict[str, Callable[[Holdings], list[str]]] = {
     "portal:payment_method_cancelled": lambda a: [a.customer.name],
     "portal:payment_method_add_offline": lambda a: [],
     "portal:balance": lambda a: [a.customer.name],
+    "portal:balance_top_up": lambda a: [],  # POST only
+    "portal:balance_top_up_return": lambda a: [a.customer.name],  # no payment: "not found"
+    "portal:balance_ledger_csv": lambda a: [],  # a CSV of A's ledger (no names in it)
+    "portal:balance_auto_top_up": lambda a: [a.customer.name],  # GET: back to the balance
     "portal:credit": lambda a: [a.customer.name],
     "portal:instances": lambda a: [a.customer.name],
     "portal:account": lambda a: [a.customer.name, a.customer.email],

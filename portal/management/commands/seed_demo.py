@@ -28,7 +28,7 @@ from billing.services.invoices import (
 from billing.services.overdue import overdue_mark
 from billing.services.periods import period_end_for
 from billing.services.subscriptions import subscription_create
-from fleet.models import Device, DeviceState
+from fleet.models import Device, DeviceState, InstanceOption, InstancePackage
 from fleet.services.organizations import (
     organization_refresh_mode,
     organization_set_billing_state,
@@ -64,6 +64,13 @@ GLOBEX_SUBSCRIPTIONS = [
     ("SUB-GBXNYC55", "Globex New York", "core-monthly-usd", 15, 3, (10, 2, 0)),
 ]
 
+# Cloud instances: (code, name, EUR a day, EUR per expected CPE device a day).
+CLOUD_PACKAGES = [
+    ("starter", "Starter", "3.00", "0.0100"),
+    ("business", "Business", "9.00", "0.0080"),
+]
+CLOUD_OPTIONS = [("backup", "Daily backup", "1.00"), ("sla", "24/7 support", "4.00")]
+
 
 class Command(BaseCommand):
     help = "Loads the demo data once (safe to run again)."
@@ -91,6 +98,7 @@ class Command(BaseCommand):
                     "unit_price": Money(Decimal(price), currency),
                 },
             )
+        self._cloud_catalogue()
         acme = customer_create(
             name="Acme SAS",
             contact_email="billing@acme.example",
@@ -138,6 +146,22 @@ class Command(BaseCommand):
             self._invoice(subscription, subscription.plan, billed, period_start, paid)
         # The nightly pass makes the organizations of overdue invoices read-only.
         overdue_mark(today=today, actor="seed_demo")
+
+    def _cloud_catalogue(self):
+        """Cloud instance packages and options (daily prices in EUR) for the Instances page."""
+        for code, name, daily, per_device in CLOUD_PACKAGES:
+            InstancePackage.objects.get_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "daily_price": Decimal(daily),
+                    "price_per_cpe_device": Decimal(per_device),
+                },
+            )
+        for code, name, daily in CLOUD_OPTIONS:
+            InstanceOption.objects.get_or_create(
+                code=code, defaults={"name": name, "daily_price": Decimal(daily)}
+            )
 
     def _subscription(self, customer, public_id, org_name, plan, quantity, start, states, prefix):
         # The previous period (paid) and the current one (open, not yet due).
