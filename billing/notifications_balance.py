@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 from billing.emails import customer_email_send
-from billing.models import Customer, Payment
+from billing.models import BalanceEntry, Customer, Payment
 from billing.money import money_format
 from fleet.models import Instance
 
@@ -53,4 +53,19 @@ def notify_auto_top_up_failed(*, customer: Customer, payment: Payment) -> None:
         ),
         template="auto_top_up_failed",
         context={"payment": payment},
+    )
+
+
+def notify_balance_changed(*, entry: BalanceEntry) -> None:
+    """Money added to the balance (a top-up) or a staff adjustment: what, and the balance."""
+    customer = Customer.objects.select_related("contact").get(pk=entry.customer_id)
+    what = "topped up" if entry.amount > 0 else "adjusted"
+    customer_email_send(
+        customer=customer,
+        subject=(
+            f"{customer.name}: your prepaid balance was {what} by "
+            f"{money_format(entry.amount, 'EUR')}"
+        ),
+        template="balance_changed",
+        context={"entry": entry, "currency": "EUR"},
     )

@@ -18,6 +18,7 @@ from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.models import BalanceEntry, BalanceKind, Customer, Payment
 from billing.money import money_format, round_money
+from billing.notifications_balance import notify_balance_changed
 from billing.services.credit import credit_parse_amount
 from billing.services.locks import lock_customer
 
@@ -82,10 +83,14 @@ def balance_top_up(
     payment: Payment | None = None,
     automatic: bool = False,
 ) -> BalanceEntry:
-    """Money received (a succeeded payment): adds it to the balance, once per key."""
+    """Money received (a succeeded payment): adds it to the balance, once per key, and
+    tells the customer (once)."""
     if amount <= 0:
         raise BillingError("A top-up is a positive amount.", code="amount_invalid")
-    return balance_write(
+    lock_customer(pk=customer.pk)
+    if (done := _existing(key)) is not None:
+        return done
+    entry = balance_write(
         customer_id=customer.pk,
         amount=amount,
         kind=BalanceKind.TOP_UP,
@@ -94,6 +99,8 @@ def balance_top_up(
         payment=payment,
         automatic=automatic,
     )
+    notify_balance_changed(entry=entry)
+    return entry
 
 
 @transaction.atomic
@@ -130,6 +137,7 @@ def balance_adjust_by_staff(
         before={"balance": before},
         after={"balance": entry.balance_after, "amount": value, "reason": reason},
     )
+    notify_balance_changed(entry=entry)
     return entry
 
 
