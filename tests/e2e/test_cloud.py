@@ -87,3 +87,43 @@ def test_top_up_create_enable_bill_and_run_out(page, cloud, log_in):
     page.goto("/instances/")
     expect(page.locator('[data-enabled="no"]')).to_have_count(1)
     expect(page.get_by_role("link", name="Enable", exact=True)).to_be_visible()
+
+
+def test_a_newcomer_signs_up_tops_up_and_sees_the_night_charge(page, live_server, settings):
+    """The issue's path end to end: sign up, confirm by the e-mailed link, top up with the
+    sandbox card, create an instance, and see its charge after `bill_instances --at`."""
+    from tests.e2e.test_signup import fill_sign_up, link_from_mail
+
+    settings.PORTAL_BASE_URL = live_server.url
+    InstancePackage.objects.create(code="pro", name="Pro", daily_price=Decimal("20.00"))
+    email = "ops@fresh.example"
+    page.goto("/signup/")
+    fill_sign_up(page, email, "Fresh Cloud SAS")
+    page.goto(link_from_mail(email, live_server.url))
+    page.get_by_role("button", name="Open my account").click()
+    expect(page.get_by_role("heading", name="Welcome, Fresh Cloud SAS")).to_be_visible()
+
+    page.goto("/balance/")
+    page.get_by_label("Amount to add (EUR)").fill("100")
+    page.get_by_role("button", name="Pay by card").click()
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry (MM/YY)").fill("12/34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name="Pay 100.00 EUR").click()
+    expect(page.locator('[data-amount="balance"]')).to_have_text("100.00 EUR")
+
+    page.goto("/instances/")
+    page.get_by_label("Name").fill("Paris DMS")
+    page.get_by_role("button", name="Create instance").click()
+    page.get_by_role("button", name="Enable and pay").click()
+    expect(page.locator('[data-enabled="yes"]')).to_have_count(1)
+    customer = Customer.objects.get(contact__email=email)
+    after_enable = customer.balance
+
+    night = next_run_after(datetime.now(UTC))
+    _night(night)
+    assert Customer.objects.get(pk=customer.pk).balance == after_enable - Decimal("20.00")
+    page.goto("/balance/")
+    expect(page.locator('[data-kind="instance_charge"] [data-amount="entry"]').first).to_have_text(
+        "−20.00 EUR"
+    )
