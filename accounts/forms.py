@@ -2,6 +2,7 @@
 
 from django import forms
 
+from accounts.client_ip import client_ip
 from accounts.staff_login import StaffLoginError, staff_login_check
 
 
@@ -49,7 +50,7 @@ class StaffLoginForm(forms.Form):
                 email=cleaned["email"],
                 password=cleaned["password"],
                 code=cleaned.get("code", ""),
-                client_ip=_client_ip(self.request),
+                client_ip=client_ip(self.request),
             )
         except StaffLoginError as error:
             self.rate_limited = error.rate_limited
@@ -62,8 +63,3 @@ class StaffLoginForm(forms.Form):
 
     def get_user(self):
         return self.user_cache
-
-
-def _client_ip(request) -> str:
-    # As portal.views.auth does; trusted-proxy handling comes separately.
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""

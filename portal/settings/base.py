@@ -292,6 +292,11 @@ CELERY_BEAT_SCHEDULE["signup-cleanup"] = {
     "schedule": crontab(minute=15),  # hourly
 }
 
+# The proxies in front of the portal (accounts/client_ip.py), the outermost first, each an
+# IP or a CIDR. Only when the TCP peer is the last of them is X-Forwarded-For read, for the
+# client IP every rate limit counts. Empty: REMOTE_ADDR, X-Forwarded-For is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
 # "Contact Us" (accounts/contact.py): stored, e-mailed here, listed in the admin.
 STAFF_CONTACT_EMAIL = env.str("STAFF_CONTACT_EMAIL", default="sales@caj.example")
 CONTACT_REQUESTS_PER_IP = env.int("CONTACT_REQUESTS_PER_IP", default=5)  # per window
