@@ -131,8 +131,15 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
 # E-mail: the demo writes every message under var/mail/ and prints it to the console.
+# EMAIL_URL selects a mail server (django-environ): smtp+tls://user:password@host:587,
+# smtps://user:password@host:465; it sets EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD and EMAIL_USE_TLS / EMAIL_USE_SSL.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="portal.mail.FileAndConsoleEmailBackend")
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(env.email_url_config(EMAIL_URL))
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds: a stuck server ends here
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@caj.example")
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server).
