@@ -8,14 +8,25 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
+# The demo runs with DEBUG on and a known key. Fail closed: with DEBUG off the demo key is
+# refused, so a server never signs sessions with a key published in this repository.
+DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production"
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-in-production")
+SECRET_KEY = env.str("SECRET_KEY", default=DEMO_SECRET_KEY)
+if SECRET_KEY == DEMO_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG is off but SECRET_KEY is the demo key: set SECRET_KEY in the environment "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'), or DEBUG=true "
+        "for the demo."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
@@ -25,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_email",
@@ -48,6 +60,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.NoStoreWhenLoggedInMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -228,6 +242,26 @@ PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = env.int("PAYMENT_GATEWAY_MAX_NETWORK_RETRI
 SANDBOX_SEPA_SETTLE_SECONDS = env.int("SANDBOX_SEPA_SETTLE_SECONDS", default=60)
 # Where the gateways send the customer back to (absolute URLs are built on it).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+
+# Content-Security-Policy (django-csp): only this origin's scripts, styles, images and
+# fonts, no inline script or style, never framed. The admin needs no exception (Django's
+# admin has no inline script). form-action also covers the redirect a form post answers
+# with (Chromium enforces it), so the gateways' hosted pages are allowed once configured.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [
+            SELF,
+            *(["https://checkout.stripe.com"] if STRIPE_SECRET_KEY else []),
+            *(
+                ["https://www.paypal.com", "https://www.sandbox.paypal.com"]
+                if PAYPAL_CLIENT_ID
+                else []
+            ),
+        ],
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
