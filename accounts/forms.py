@@ -18,12 +18,14 @@ class StaffLoginForm(forms.Form):
     )
     password = forms.CharField(
         label="Password",
+        max_length=4096,  # bounded: no megabyte-long password to hash
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     # Not required here: a missing code gets the same answer as a wrong one.
     code = forms.CharField(
         label="6-digit code",
+        max_length=12,
         required=False,
         widget=forms.TextInput(
             attrs={
