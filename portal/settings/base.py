@@ -338,6 +338,9 @@ CELERY_BEAT_SCHEDULE["signup-cleanup"] = {
 # client IP every rate limit counts. Empty: REMOTE_ADDR, X-Forwarded-For is ignored.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
+# Gateway webhooks (portal/views/webhooks.py): calls per client IP and minute; past it 429.
+WEBHOOK_REQUESTS_PER_MINUTE = env.int("WEBHOOK_REQUESTS_PER_MINUTE", default=600)
+
 # "Contact Us" (accounts/contact.py): stored, e-mailed here, listed in the admin.
 STAFF_CONTACT_EMAIL = env.str("STAFF_CONTACT_EMAIL", default="sales@caj.example")
 CONTACT_REQUESTS_PER_IP = env.int("CONTACT_REQUESTS_PER_IP", default=5)  # per window
