@@ -59,7 +59,8 @@ def contact_request_create(
         to=[settings.STAFF_CONTACT_EMAIL],
         reply_to=[request.email],
     )
-    transaction.on_commit(mail.send)
+    # robust: a mail server that fails is logged; the visitor still gets the answer.
+    transaction.on_commit(mail.send, robust=True)
     return request
 
 

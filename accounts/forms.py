@@ -2,6 +2,7 @@
 
 from django import forms
 
+from accounts.client_ip import client_ip
 from accounts.staff_login import StaffLoginError, staff_login_check
 
 
@@ -17,12 +18,14 @@ class StaffLoginForm(forms.Form):
     )
     password = forms.CharField(
         label="Password",
+        max_length=4096,  # bounded: no megabyte-long password to hash
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     # Not required here: a missing code gets the same answer as a wrong one.
     code = forms.CharField(
         label="6-digit code",
+        max_length=12,
         required=False,
         widget=forms.TextInput(
             attrs={
@@ -49,7 +52,7 @@ class StaffLoginForm(forms.Form):
                 email=cleaned["email"],
                 password=cleaned["password"],
                 code=cleaned.get("code", ""),
-                client_ip=_client_ip(self.request),
+                client_ip=client_ip(self.request),
             )
         except StaffLoginError as error:
             self.rate_limited = error.rate_limited
@@ -62,8 +65,3 @@ class StaffLoginForm(forms.Form):
 
     def get_user(self):
         return self.user_cache
-
-
-def _client_ip(request) -> str:
-    # As portal.views.auth does; trusted-proxy handling comes separately.
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""

@@ -205,7 +205,9 @@ def _send(*, to: str, subject: str, template: str, context: dict) -> None:
     html = render_to_string(f"portal/emails/{template}.html", context)
     message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
     message.attach_alternative(html, "text/html")
-    transaction.on_commit(message.send)
+    # robust: a mail server that fails is logged, never a 500 that would tell which
+    # addresses get an e-mail.
+    transaction.on_commit(message.send, robust=True)
 
 
 def _rate_limit_hit(*, kind: str, subject: str, limit: int, message: str) -> None:

@@ -6,6 +6,7 @@ the same steps on a stand-in device kept in the cache: the same checks, the same
 rendered (not sent), the same answers. Refusals raise `LoginError` with a message for people.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -22,6 +23,8 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from accounts.models import User
 from accounts.throttle import throttle_count, throttle_key, throttle_peek, throttle_reset
 from audit.services import audit_record
+
+log = logging.getLogger(__name__)
 
 DEVICE_NAME = "Login code"
 # A stand-in's token is stored as this: it never equals 6 digits, so it never verifies.
@@ -182,7 +185,18 @@ def _device_for(*, email: str) -> EmailDevice:
     device = EmailDevice.objects.select_for_update().filter(user=user).order_by("pk").first()
     if device is None:
         device = EmailDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=True)
+    device.send_mail = lambda body, **kwargs: _send_code_mail(device, body, **kwargs)
     return device
+
+
+def _send_code_mail(device: EmailDevice, body: str, **kwargs) -> None:
+    """Sends the code; a mail server that fails is logged, never the visitor's problem:
+    the answer stays the one an unknown address gets (the code is stored, so a resend
+    after the cooldown works once the server is back)."""
+    try:
+        EmailDevice.send_mail(device, body, **kwargs)
+    except Exception:
+        log.exception("The login code e-mail to user %s could not be sent", device.user_id)
 
 
 def _stand_in_device(*, email: str) -> EmailDevice:

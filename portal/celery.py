@@ -2,6 +2,9 @@ import os
 
 from celery import Celery
 
+# What the environment chose, before the demo default below: portal/wsgi.py falls back to
+# production instead (this module is imported first, by portal/__init__.py).
+SETTINGS_FROM_ENVIRONMENT = os.environ.get("DJANGO_SETTINGS_MODULE", "")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
 
 app = Celery("portal")

@@ -8,6 +8,8 @@ from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
 from billing.services.customers import customer_validate_vat_number
 
+PASSWORD_MAX_LENGTH = 4096
+
 
 class CodeRequestForm(forms.Form):
     email = forms.EmailField(
@@ -40,6 +42,8 @@ class PasswordLoginForm(forms.Form):
     )
     password = forms.CharField(
         label="Password",
+        # Bounded: hashing a megabyte-long password would be cheap denial of service.
+        max_length=PASSWORD_MAX_LENGTH,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )

@@ -8,14 +8,25 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
+# The demo runs with DEBUG on and a known key. Fail closed: with DEBUG off the demo key is
+# refused, so a server never signs sessions with a key published in this repository.
+DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production"
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-in-production")
+SECRET_KEY = env.str("SECRET_KEY", default=DEMO_SECRET_KEY)
+if SECRET_KEY == DEMO_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG is off but SECRET_KEY is the demo key: set SECRET_KEY in the environment "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'), or DEBUG=true "
+        "for the demo."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
@@ -25,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_email",
@@ -48,6 +60,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.NoStoreWhenLoggedInMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -131,8 +145,15 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
 # E-mail: the demo writes every message under var/mail/ and prints it to the console.
+# EMAIL_URL selects a mail server (django-environ): smtp+tls://user:password@host:587,
+# smtps://user:password@host:465; it sets EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD and EMAIL_USE_TLS / EMAIL_USE_SSL.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="portal.mail.FileAndConsoleEmailBackend")
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(env.email_url_config(EMAIL_URL))
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds: a stuck server ends here
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@caj.example")
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server).
@@ -222,6 +243,26 @@ SANDBOX_SEPA_SETTLE_SECONDS = env.int("SANDBOX_SEPA_SETTLE_SECONDS", default=60)
 # Where the gateways send the customer back to (absolute URLs are built on it).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
+# Content-Security-Policy (django-csp): only this origin's scripts, styles, images and
+# fonts, no inline script or style, never framed. The admin needs no exception (Django's
+# admin has no inline script). form-action also covers the redirect a form post answers
+# with (Chromium enforces it), so the gateways' hosted pages are allowed once configured.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [
+            SELF,
+            *(["https://checkout.stripe.com"] if STRIPE_SECRET_KEY else []),
+            *(
+                ["https://www.paypal.com", "https://www.sandbox.paypal.com"]
+                if PAYPAL_CLIENT_ID
+                else []
+            ),
+        ],
+    },
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -291,6 +332,14 @@ CELERY_BEAT_SCHEDULE["signup-cleanup"] = {
     "task": "accounts.tasks.signup_cleanup",
     "schedule": crontab(minute=15),  # hourly
 }
+
+# The proxies in front of the portal (accounts/client_ip.py), the outermost first, each an
+# IP or a CIDR. Only when the TCP peer is the last of them is X-Forwarded-For read, for the
+# client IP every rate limit counts. Empty: REMOTE_ADDR, X-Forwarded-For is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Gateway webhooks (portal/views/webhooks.py): calls per client IP and minute; past it 429.
+WEBHOOK_REQUESTS_PER_MINUTE = env.int("WEBHOOK_REQUESTS_PER_MINUTE", default=600)
 
 # "Contact Us" (accounts/contact.py): stored, e-mailed here, listed in the admin.
 STAFF_CONTACT_EMAIL = env.str("STAFF_CONTACT_EMAIL", default="sales@caj.example")

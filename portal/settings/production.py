@@ -1,10 +1,19 @@
 """Production: secrets and hosts come from the environment; `manage.py check --deploy` passes."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import DEMO_SECRET_KEY, env
 
 DEBUG = False
-SECRET_KEY = env.str("SECRET_KEY")
+# Fail closed: no key, or the demo key published in the repository, and nothing starts.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY or SECRET_KEY == DEMO_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "portal.settings.production needs SECRET_KEY in the environment, a long random "
+        "value that is not the demo key (python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))')."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -15,7 +24,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+if not EMAIL_URL:  # noqa: F405 (EMAIL_URL sets the backend in base)
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

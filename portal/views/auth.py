@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
+from accounts.client_ip import client_ip
 from portal.auth import (
     LoginError,
     login_code_request,
@@ -25,10 +26,6 @@ from portal.forms import CodeForm, CodeRequestForm, PasswordLoginForm
 SESSION_EMAIL = "portal_login_email"
 SESSION_NEXT = "portal_login_next"
 BACKEND = "django.contrib.auth.backends.ModelBackend"
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _safe_next(request, value: str | None) -> str:
@@ -54,7 +51,7 @@ def login(request):
     if request.method == "POST" and form.is_valid():
         email = login_normalize_email(email=form.cleaned_data["email"])
         try:
-            login_code_request(email=email, client_ip=_client_ip(request))
+            login_code_request(email=email, client_ip=client_ip(request))
         except LoginError as error:
             form.add_error(None, error.message)
             status = _status(error)
@@ -98,7 +95,7 @@ def login_code_resend(request):
     if not email:
         return redirect("portal:login")
     try:
-        result = login_code_request(email=email, client_ip=_client_ip(request))
+        result = login_code_request(email=email, client_ip=client_ip(request))
     except LoginError as error:
         messages.error(request, error.message)
     else:
@@ -130,7 +127,7 @@ def login_password(request):
             user = login_password_check(
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
-                client_ip=_client_ip(request),
+                client_ip=client_ip(request),
             )
         except LoginError as error:
             form.add_error(None, error.message)

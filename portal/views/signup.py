@@ -6,6 +6,7 @@ from django.contrib.auth import login as auth_login
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.client_ip import client_ip
 from accounts.contact import ContactError, contact_request_create
 from accounts.signup import (
     LinkProblem,
@@ -18,7 +19,7 @@ from accounts.signup import (
 )
 from portal.context import customer_required
 from portal.forms import ContactForm, SignUpForm
-from portal.views.auth import BACKEND, _client_ip
+from portal.views.auth import BACKEND
 
 # Between the sign-up form and "check your inbox" (and its Resend button).
 SESSION_SIGNUP = "portal_signup"
@@ -39,7 +40,7 @@ def signup(request):
             "country": form.cleaned_data["country"],
         }
         try:
-            signup_request(**data, client_ip=_client_ip(request))
+            signup_request(**data, client_ip=client_ip(request))
         except SignUpError as error:
             form.add_error(None, error.message)
             status = _status(error)
@@ -72,7 +73,7 @@ def signup_resend(request):
     if not data:
         return redirect("portal:signup")
     try:
-        signup_request(**data, client_ip=_client_ip(request))
+        signup_request(**data, client_ip=client_ip(request))
     except SignUpError as error:
         messages.error(request, error.message)
     else:
@@ -132,7 +133,7 @@ def contact(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            contact_request_create(**form.cleaned_data, client_ip=_client_ip(request))
+            contact_request_create(**form.cleaned_data, client_ip=client_ip(request))
         except ContactError as error:
             form.add_error(None, error.message)
             status = _status(error)
