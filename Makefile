@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PORT ?= 8000
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean serve worker beat run-cluster
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -19,6 +19,20 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	bin/run-demo
+
+# Production processes (docs/DEPLOY.md): the web server, a Celery worker, the one beat.
+serve: install
+	bin/serve
+
+worker: install
+	bin/worker
+
+beat: install
+	bin/beat
+
+# 2 web processes, 2 workers and 1 beat on PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
+run-cluster: install
+	bin/run-cluster
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -7,6 +7,7 @@ from portal.views import (
     auth,
     balance,
     credit,
+    health,
     instances,
     invoices,
     organizations,
@@ -121,6 +122,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/mdm/", include("fleet.api_urls")),
     path("favicon.ico", pages.favicon),
+    path("healthz", health.healthz, name="healthz"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="webhook_stripe"),
     path("webhooks/paypal/", webhooks.paypal_webhook, name="webhook_paypal"),
     # The sandbox gateway's stand-ins for Checkout, PayPal and 3-D Secure (demo and tests).

@@ -98,7 +98,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    # Closed after each request: runserver opens a thread, so a connection, per request,
+    # and a persistent one would stay open after its thread is gone until PostgreSQL runs
+    # out ("too many clients already"). Persistent connections only under a fixed number
+    # of single-threaded processes: bin/serve, bin/worker (docs/DEPLOY.md).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)  # seconds
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

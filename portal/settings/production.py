@@ -30,3 +30,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Static files: collected by bin/serve (collectstatic) into STATIC_ROOT and served from
+# there by WhiteNoise, with hashed names; never from the source folders.
+WHITENOISE_USE_FINDERS = False
+# The load balancer's health check (/healthz) may probe over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
