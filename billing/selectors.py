@@ -120,11 +120,16 @@ def invoice_years_for_customer(*, customer: Customer) -> list[int]:
     first to the last year it was invoiced or credited, read from both ends of the
     (customer, issued_on) indexes, whatever the length of the history. Drafts have no
     issue date, so Min/Max skip them."""
-    ends = Customer.objects.filter(pk=customer.pk).aggregate(
-        invoice_first=Subquery(_first_or_last_issue(Invoice, customer, "issued_on")),
-        invoice_last=Subquery(_first_or_last_issue(Invoice, customer, "-issued_on")),
-        note_first=Subquery(_first_or_last_issue(CreditNote, customer, "issued_on")),
-        note_last=Subquery(_first_or_last_issue(CreditNote, customer, "-issued_on")),
+    ends = (
+        Customer.objects.filter(pk=customer.pk)
+        .annotate(
+            invoice_first=Subquery(_first_or_last_issue(Invoice, customer, "issued_on")),
+            invoice_last=Subquery(_first_or_last_issue(Invoice, customer, "-issued_on")),
+            note_first=Subquery(_first_or_last_issue(CreditNote, customer, "issued_on")),
+            note_last=Subquery(_first_or_last_issue(CreditNote, customer, "-issued_on")),
+        )
+        .values("invoice_first", "invoice_last", "note_first", "note_last")
+        .get()
     )
     days = [day for day in ends.values() if day is not None]
     if not days:
