@@ -233,22 +233,21 @@ class BillingDocuments:
         ]
 
     def _keys(self, stop: int | None) -> list[tuple[bool, int]]:
-        parts = []
-        for qs, is_note in ((self.invoices, False), (self.notes, True)):
-            if qs is None:
-                continue
-            keys = (
-                qs.annotate(is_note=Value(is_note, output_field=BooleanField()))
-                .values_list("issued_on", "is_note", "pk")
-                .order_by()
-            )
+        parts = [
+            qs.annotate(is_note=Value(is_note, output_field=BooleanField()))
+            .values_list("issued_on", "is_note", "pk")
+            .order_by()
+            for qs, is_note in ((self.invoices, False), (self.notes, True))
+            if qs is not None
+        ]
+        if len(parts) == 2:
             if stop is not None and connection.features.supports_slicing_ordering_in_compound:
-                keys = keys.order_by("-issued_on", "-pk")[:stop]
-            parts.append(keys)
-        if not parts:
-            return []
-        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        rows = union.order_by("-issued_on", "-is_note", "-pk")
+                # Each side reads at most the end of the page from its index.
+                parts = [part.order_by("-issued_on", "-pk")[:stop] for part in parts]
+            rows = parts[0].union(parts[1], all=True)
+        else:
+            rows = parts[0]
+        rows = rows.order_by("-issued_on", "-is_note", "-pk")
         if stop is not None:
             rows = rows[:stop]
         return [(bool(is_note), pk) for _issued_on, is_note, pk in rows]
