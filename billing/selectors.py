@@ -2,11 +2,28 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.models import CreditEntry, CreditNote, Customer, Invoice, InvoiceStatus, Subscription
+from billing.models import (
+    CreditEntry,
+    CreditNote,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from fleet.models import DeviceState, Organization
 
 
@@ -52,14 +69,38 @@ def customer_credit_balance(*, customer: Customer) -> Decimal:
     return Customer.objects.values_list("credit_balance", flat=True).get(pk=customer.pk)
 
 
-def subscriptions_overview_for_customer(*, customer: Customer) -> QuerySet[Subscription]:
-    """The customer's subscriptions with their devices counted: `in_field` (licences in
-    use) and `devices_total` (what a legacy yearly plan bills)."""
-    in_field = Q(organization__devices__state=DeviceState.IN_THE_FIELD)
-    return subscriptions_for_customer(customer=customer).annotate(
-        in_field=Count("organization__devices", filter=in_field),
-        devices_total=Count("organization__devices"),
+def subscriptions_with_device_counts(subscriptions) -> list[Subscription]:
+    """The given subscriptions (e.g. one page) with their devices counted, in one grouped
+    query on the (organization, state) index: `in_field` (licences in use) and
+    `devices_total` (what a legacy yearly plan bills)."""
+    from fleet.selectors import organizations_device_totals
+
+    subscriptions = list(subscriptions)
+    totals = organizations_device_totals(
+        organization_ids=[s.organization_id for s in subscriptions if s.organization_id]
     )
+    for subscription in subscriptions:
+        counted = totals.get(subscription.organization_id, {})
+        subscription.in_field = counted.get(DeviceState.IN_THE_FIELD.value, 0)
+        subscription.devices_total = counted.get("all", 0)
+    return subscriptions
+
+
+def subscriptions_overview_for_customer(*, customer: Customer) -> list[Subscription]:
+    """All the customer's subscriptions with their devices counted (see
+    subscriptions_with_device_counts; pages paginate subscriptions_for_customer instead)."""
+    return subscriptions_with_device_counts(subscriptions_for_customer(customer=customer))
+
+
+def next_renewals_for_customer(*, customer: Customer, limit: int) -> list[Subscription]:
+    """The `limit` active subscriptions that renew first (soonest billing date), with
+    their devices counted: what the overview's "Next renewals" lists."""
+    soonest = (
+        subscriptions_for_customer(customer=customer)
+        .filter(status=SubscriptionStatus.ACTIVE)
+        .order_by("current_period_end", "organization_name", "id")[:limit]
+    )
+    return subscriptions_with_device_counts(soonest)
 
 
 def invoices_for_customer_filtered(
@@ -75,10 +116,33 @@ def invoices_for_customer_filtered(
 
 
 def invoice_years_for_customer(*, customer: Customer) -> list[int]:
-    """Years in which the customer was invoiced or credited, newest first (for the filter)."""
-    invoiced = invoices_for_customer(customer=customer).dates("issued_on", "year")
-    credited = customer.credit_notes.dates("issued_on", "year")
-    return sorted({d.year for d in (*invoiced, *credited)}, reverse=True)
+    """Years of the customer's billing history, newest first (for the filter): from the
+    first to the last year it was invoiced or credited, read from both ends of the
+    (customer, issued_on) indexes, whatever the length of the history. Drafts have no
+    issue date, so Min/Max skip them."""
+    ends = (
+        Customer.objects.filter(pk=customer.pk)
+        .annotate(
+            invoice_first=Subquery(_first_or_last_issue(Invoice, customer, "issued_on")),
+            invoice_last=Subquery(_first_or_last_issue(Invoice, customer, "-issued_on")),
+            note_first=Subquery(_first_or_last_issue(CreditNote, customer, "issued_on")),
+            note_last=Subquery(_first_or_last_issue(CreditNote, customer, "-issued_on")),
+        )
+        .values("invoice_first", "invoice_last", "note_first", "note_last")
+        .get()
+    )
+    days = [day for day in ends.values() if day is not None]
+    if not days:
+        return []
+    return list(range(max(days).year, min(days).year - 1, -1))
+
+
+def _first_or_last_issue(model, customer: Customer, order: str) -> QuerySet:
+    return (
+        model.objects.filter(customer=customer, issued_on__isnull=False)
+        .order_by(order)
+        .values("issued_on")[:1]
+    )
 
 
 def organization_for_customer(*, customer: Customer, pk: int) -> Organization:
@@ -137,27 +201,72 @@ class BillingDocument:
         return self.document.issued_on
 
 
+class BillingDocuments:
+    """Invoices and credit notes interleaved, newest first (on one day, a credit note
+    before the invoice it may correct, then the newest first), read one page at a time:
+    Django's Paginator asks for count() and one slice. The slice is one UNION ALL of the
+    two (customer, issued_on desc, id desc) indexed queries, each limited to the end of
+    the page, then the page's rows by id (two queries); the count is two indexed counts."""
+
+    def __init__(self, invoices: QuerySet[Invoice] | None, notes: QuerySet[CreditNote] | None):
+        self.invoices = invoices
+        self.notes = notes
+
+    def count(self) -> int:
+        return sum(qs.count() for qs in (self.invoices, self.notes) if qs is not None)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        start, stop = index.start or 0, index.stop
+        keys = self._keys(stop)[start:stop]
+        invoice_ids = [pk for is_note, pk in keys if not is_note]
+        note_ids = [pk for is_note, pk in keys if is_note]
+        invoices = self.invoices.in_bulk(invoice_ids) if invoice_ids else {}
+        notes = self.notes.in_bulk(note_ids) if note_ids else {}
+        return [
+            BillingDocument(is_credit_note=is_note, document=(notes if is_note else invoices)[pk])
+            for is_note, pk in keys
+        ]
+
+    def _keys(self, stop: int | None) -> list[tuple[bool, int]]:
+        parts = [
+            qs.annotate(is_note=Value(is_note, output_field=BooleanField()))
+            .values_list("issued_on", "is_note", "pk")
+            .order_by()
+            for qs, is_note in ((self.invoices, False), (self.notes, True))
+            if qs is not None
+        ]
+        if len(parts) == 2:
+            if stop is not None and connection.features.supports_slicing_ordering_in_compound:
+                # Each side reads at most the end of the page from its index.
+                parts = [part.order_by("-issued_on", "-pk")[:stop] for part in parts]
+            rows = parts[0].union(parts[1], all=True)
+        else:
+            rows = parts[0]
+        rows = rows.order_by("-issued_on", "-is_note", "-pk")
+        if stop is not None:
+            rows = rows[:stop]
+        return [(bool(is_note), pk) for _issued_on, is_note, pk in rows]
+
+
 def billing_documents_for_customer(
     *, customer: Customer, status: str = "", year: int | None = None
-) -> list[BillingDocument]:
+) -> BillingDocuments:
     """Invoices and credit notes interleaved, newest first (on one day, a credit note
     before the invoice it may correct). `status` is an invoice status (invoices only) or
-    CREDIT_NOTES_ONLY; `year` the year of issue."""
-    documents: list[BillingDocument] = []
+    CREDIT_NOTES_ONLY; `year` the year of issue. Paginate it: it reads only the page."""
+    invoices = notes = None
     if status != CREDIT_NOTES_ONLY:
-        documents += [
-            BillingDocument(is_credit_note=False, document=invoice)
-            for invoice in invoices_for_customer_filtered(
-                customer=customer, status=status, year=year
-            )
-        ]
+        invoices = invoices_for_customer_filtered(customer=customer, status=status, year=year)
     if not status or status == CREDIT_NOTES_ONLY:
         notes = credit_notes_for_customer(customer=customer)
         if year:
             notes = notes.filter(issued_on__year=year)
-        documents += [BillingDocument(is_credit_note=True, document=note) for note in notes]
-    documents.sort(key=lambda d: (d.issued_on, d.is_credit_note, d.document.pk), reverse=True)
-    return documents
+    return BillingDocuments(invoices, notes)
 
 
 def credit_entries_for_customer(*, customer: Customer) -> QuerySet[CreditEntry]:

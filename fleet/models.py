@@ -72,7 +72,11 @@ class Device(models.Model):
 
     class Meta:
         ordering = ("serial",)
-        indexes = [models.Index(fields=["organization", "state"])]
+        indexes = [
+            models.Index(fields=["organization", "state"]),
+            # The portal's device list of an organization, by serial, one page at a time.
+            models.Index(fields=["organization", "serial", "id"], name="device_org_serial"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(state__in=DeviceState.values), name="device_state_valid"

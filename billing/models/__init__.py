@@ -8,6 +8,7 @@ from django.db.models import Q
 from djmoney.models.fields import MoneyField
 
 from billing.countries import COUNTRY_CHOICES
+from billing.indexes import PatternIndex
 from billing.money import CURRENCY_CHOICES
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -162,6 +163,12 @@ class Subscription(models.Model):
 
     class Meta:
         ordering = ("customer", "organization_name", "id")
+        indexes = [
+            # The portal's subscriptions overview, one page at a time.
+            models.Index(
+                fields=["customer", "organization_name", "id"], name="subscription_listing"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(quantity__gte=1) & Q(quantity__lte=100000),
@@ -260,6 +267,12 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["status", "due_on"]),
             models.Index(fields=["status", "next_collection_on"], name="invoice_collection_due"),
+            # The portal's billing history, newest first, one page at a time.
+            models.Index(fields=["customer", "-issued_on", "-id"], name="invoice_customer_recent"),
+            # The staff changelist's default ordering (Meta.ordering).
+            models.Index(fields=["-issued_on", "-id"], name="invoice_recent"),
+            # The staff search by number prefix (LIKE 'CAJ-2026-00%').
+            PatternIndex(fields=["number"], name="invoice_number_prefix"),
         ]
         constraints = [
             # Never two renewal invoices for one subscription period.
@@ -376,7 +389,13 @@ class CreditEntry(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         verbose_name_plural = "credit entries"
-        indexes = [models.Index(fields=["customer", "-id"], name="credit_entry_customer_recent")]
+        indexes = [
+            models.Index(fields=["customer", "-id"], name="credit_entry_customer_recent"),
+            # The portal's credit history (Meta.ordering), one page at a time.
+            models.Index(
+                fields=["customer", "-created_at", "-id"], name="credit_entry_customer_time"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="credit_entry_not_zero"),
             models.CheckConstraint(

@@ -44,6 +44,10 @@ class BalanceEntry(models.Model):
         verbose_name_plural = "balance entries"
         indexes = [
             models.Index(fields=["customer", "id"], name="balance_entry_customer"),
+            # The portal's balance history (Meta.ordering), one page at a time.
+            models.Index(
+                fields=["customer", "-created_at", "-id"], name="balance_entry_customer_time"
+            ),
             models.Index(fields=["instance", "period_end"], name="balance_entry_instance_period"),
         ]
         constraints = [

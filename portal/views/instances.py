@@ -7,6 +7,7 @@ and links to the top-up."""
 from decimal import Decimal
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -27,11 +28,25 @@ def _instance_or_404(customer, pk) -> Instance:
     return instance
 
 
-def _rows(customer) -> list[dict]:
+INSTANCES_PER_PAGE = 25
+
+
+def _page(request, customer):
+    """One page of the customer's instances, oldest first (the (customer, created_at, id)
+    index), with each one's daily price: a fixed number of queries per page."""
+    instances = (
+        Instance.objects.filter(customer=customer)
+        .select_related("package")
+        .order_by("created_at", "id")
+    )
+    return Paginator(instances, INSTANCES_PER_PAGE).get_page(request.GET.get("page"))
+
+
+def _rows(instances) -> list[dict]:
     prices = cloud.option_prices()
     names = dict(InstanceOption.objects.values_list("code", "name"))
     rows = []
-    for instance in Instance.objects.filter(customer=customer).select_related("package"):
+    for instance in instances:
         rows.append(
             {
                 "instance": instance,
@@ -81,12 +96,14 @@ def instances(request, *, customer):
                 return redirect("portal:instance_enable", pk=instance.pk)
         status = 400
     customer.refresh_from_db(fields=["balance"])
+    page = _page(request, customer)
     return render(
         request,
         "portal/instances.html",
         {
             "nav": "instances",
-            "rows": _rows(customer),
+            "page": page,
+            "rows": _rows(page.object_list),
             "form": form,
             "balance": customer.balance,
             "currency": BALANCE_CURRENCY,

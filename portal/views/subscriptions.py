@@ -6,6 +6,7 @@ static/js/subscription_edit.js fetches the preview fragment as the quantity chan
 """
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,9 +17,11 @@ from billing.models import Subscription
 from billing.money import money_format
 from billing.selectors import (
     billing_overview_for_customer,
+    next_renewals_for_customer,
     subscription_for_customer,
     subscription_migrated_in_period,
-    subscriptions_overview_for_customer,
+    subscriptions_for_customer,
+    subscriptions_with_device_counts,
 )
 from billing.services.proration import (
     DECREASE,
@@ -32,10 +35,13 @@ from fleet.selectors import organization_in_field_count
 from portal.context import customer_required
 from portal.forms_billing import QuantityConfirmForm, QuantityForm
 
+SUBSCRIPTIONS_PER_PAGE = 25
+# The overview's "Next renewals": the soonest ones (all of them are in the table).
+NEXT_RENEWALS_SHOWN = 5
 
-@customer_required
-def subscriptions(request, *, customer):
-    rows = [
+
+def _rows(subscriptions) -> list[dict]:
+    return [
         {
             "subscription": subscription,
             "next_invoice": subscription_next_invoice_estimate(
@@ -44,16 +50,34 @@ def subscriptions(request, *, customer):
                 devices_total=subscription.devices_total,
             ),
         }
-        for subscription in subscriptions_overview_for_customer(customer=customer)
+        for subscription in subscriptions_with_device_counts(subscriptions)
     ]
-    renewals = sorted(
-        (row for row in rows if row["next_invoice"]), key=lambda row: row["next_invoice"].on
-    )
+
+
+@customer_required
+def subscriptions(request, *, customer):
+    """One page of subscriptions (a customer may hold hundreds), the billing overview on
+    top and the next renewals: a fixed number of queries whatever the count."""
+    page = Paginator(subscriptions_for_customer(customer=customer), SUBSCRIPTIONS_PER_PAGE)
+    page = page.get_page(request.GET.get("page"))
+    rows = _rows(page.object_list)
+    renewals = [
+        row
+        for row in _rows(next_renewals_for_customer(customer=customer, limit=NEXT_RENEWALS_SHOWN))
+        if row["next_invoice"]
+    ]
+    renewals.sort(key=lambda row: row["next_invoice"].on)
     overview = billing_overview_for_customer(customer=customer, today=timezone.now().date())
     return render(
         request,
         "portal/subscriptions.html",
-        {"rows": rows, "renewals": renewals, "overview": overview, "nav": "subscriptions"},
+        {
+            "rows": rows,
+            "page": page,
+            "renewals": renewals,
+            "overview": overview,
+            "nav": "subscriptions",
+        },
     )
 
 
