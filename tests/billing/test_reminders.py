@@ -57,7 +57,7 @@ def test_the_reminder_says_how_to_pay_by_bank_transfer(invoice, django_capture_o
     message = mail.outbox[0]
     text = message.body
     assert "Invoice:   CAJ-2026-000001" in text
-    assert "Amount:    48.00 EUR" in text
+    assert "Amount due: 48.00 EUR" in text
     assert "Due date:  15 November 2026" in text
     assert "Reference:   CAJ-2026-000001" in text
     assert "FR76 3000 6000 0112 3456 7890 189" in text
