@@ -152,6 +152,24 @@ def _after_attempt(*, invoice: Invoice, payment: Payment, attempts: int) -> None
         )
 
 
+def collection_failed_later(*, payment: Payment, was: str) -> None:
+    """A collection attempt that was pending and then failed (a SEPA debit the bank refused
+    days later, a lost answer): the same e-mail with a link to pay and the same retry
+    schedule as a failure at once."""
+    if (
+        was != PaymentStatus.PENDING
+        or payment.status != PaymentStatus.FAILED
+        or not payment.off_session
+        or payment.invoice_id is None
+    ):
+        return
+    invoice = Invoice.objects.select_related("customer__contact").get(pk=payment.invoice_id)
+    if invoice.status == InvoiceStatus.OPEN:
+        _after_attempt(
+            invoice=invoice, payment=payment, attempts=max(invoice.collection_attempts, 1)
+        )
+
+
 def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR) -> Payment:
     """Asks the gateway where a pending attempt stands (a SEPA debit, a webhook lost, a
     timeout before any answer). With no gateway id yet, the same charge is sent again with
@@ -174,7 +192,9 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
     except GatewayError:
         return payment  # still unknown: the next poll asks again
     with transaction.atomic():
-        return payment_record_result(payment=payment, result=result, actor=actor)
+        recorded = payment_record_result(payment=payment, result=result, actor=actor)
+        collection_failed_later(payment=recorded, was=PaymentStatus.PENDING)
+        return recorded
 
 
 def payments_pending_ids(*, older_than_seconds: int = 60):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.gateways import card_gateway
 from billing.gateways import interface as gw
 from billing.models import Payment, PaymentKind, PaymentMethodKind, PaymentStatus, WebhookEvent
+from billing.services.collection import collection_failed_later
 from billing.services.payments import payment_record_result, payment_reverse
 from billing.services.top_ups import top_up_record_result
 
@@ -23,7 +24,10 @@ def _record(*, payment: Payment, result: gw.ChargeResult) -> Payment:
     to the balance, once (services/top_ups.py: the return page may come first)."""
     if payment.kind == PaymentKind.TOP_UP:
         return top_up_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
-    return payment_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
+    was = payment.status
+    recorded = payment_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
+    collection_failed_later(payment=recorded, was=was)
+    return recorded
 
 
 def _payment_for(*, provider: str, refs: list[str], payment_id: str = "") -> Payment | None:

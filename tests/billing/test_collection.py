@@ -254,3 +254,31 @@ def test_renewals_queue_the_collection_on_commit(fake_stripe, django_capture_on_
     assert sent.idempotency_key == f"invoice-{invoice.pk}-collect-1"
     assert sent.params["amount"] == "4800"
     assert Payment.objects.get().status == PaymentStatus.SUCCEEDED
+
+
+def test_a_sepa_debit_refused_days_later_emails_a_link_and_schedules_the_retry(
+    fake_stripe, client, django_capture_on_commit_callbacks
+):
+    invoice = open_invoice()
+    saved_method(invoice.customer, "pm_sepa_debit")
+    invoice = _start(invoice, django_capture_on_commit_callbacks)
+    payment = Payment.objects.get()
+    assert payment.status == PaymentStatus.PENDING
+    mail.outbox.clear()
+
+    failed = intent_object(
+        payment,
+        status="requires_payment_method",
+        last_payment_error={"code": "sepa_debit_failed", "message": "Account closed."},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_stripe(client, stripe_event("payment_intent.payment_failed", failed))
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert payment.status == PaymentStatus.FAILED
+    assert invoice.status == InvoiceStatus.OPEN
+    assert invoice.next_collection_on == invoice.issued_on + timedelta(days=1)
+    (email,) = mail.outbox
+    assert f"payment of invoice {invoice.number} failed" in email.subject
+    assert _pay_url(invoice) in email.body
