@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -516,6 +517,8 @@ def main() -> int:
                 violations += len(problems)
     finally:
         bench.close()
+    if not violations:
+        shutil.rmtree(bench.tmp, ignore_errors=True)  # the logs are kept when something failed
     print(f"faults={total} violations={violations}")
     return 1 if violations else 0
 
