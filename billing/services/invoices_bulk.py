@@ -44,16 +44,30 @@ class LineDraft:
     period_end: date | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class InvoiceDraft:
-    customer: Customer  # with its contact loaded (bill-to e-mail)
+    """Whom and what to invoice. The customer and the subscription are given as model
+    instances or by id (nightly renewals read plain values): the customer's details
+    (currency, VAT, bill-to) are read from its row locked by invoices_issue_many."""
+
     kind: str
     lines: list[LineDraft]
+    customer: Customer | None = None
+    customer_id: int | None = None
     subscription: Subscription | None = None
+    subscription_id: int | None = None
     idempotency_key: str | None = None
     period_start: date | None = None
     period_end: date | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.customer is not None:
+            self.customer_id = self.customer.pk
+        if self.subscription is not None:
+            self.subscription_id = self.subscription.pk
+        if self.customer_id is None:
+            raise ValueError("An invoice draft needs its customer")
 
 
 @dataclass(frozen=True)
@@ -68,8 +82,9 @@ class IssuedInvoice:
     total: Decimal
     currency: str
 
-    def as_audit_target(self) -> Invoice:
-        return Invoice(pk=self.pk, number=self.number)
+    def as_audit_target(self) -> tuple[str, int, str]:
+        """(label, pk, text) for audit_record_many: no model instance per row."""
+        return (Invoice._meta.label, self.pk, self.number)
 
 
 def invoices_issue_many(
@@ -83,10 +98,9 @@ def invoices_issue_many(
     issued_on = issued_on or timezone.now().date()
     due_on = issued_on + timedelta(days=settings.BILLING_INVOICE_DUE_DAYS)
     # The customers (their credit) before the numbers, in id order: services/locks.py.
-    balances = {
-        pk: customer.credit_balance
-        for pk, customer in lock_customers(pks=(d.customer.pk for d in drafts)).items()
-    }
+    # Their details (currency, VAT, bill-to) are read from these locked rows.
+    customers = lock_customers(pks=(d.customer_id for d in drafts))
+    balances = {pk: customer.credit_balance for pk, customer in customers.items()}
     numbers = number_next_block(
         series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year, count=len(drafts)
     )
@@ -97,7 +111,7 @@ def invoices_issue_many(
     rows: list[dict] = []
     line_rows: list[list[dict]] = []
     for draft, number in zip(drafts, numbers, strict=True):
-        customer = draft.customer
+        customer = customers[draft.customer_id]
         currency = customer.currency
         if customer.pk not in treatments:
             treatments[customer.pk] = vat_treatment_for(
@@ -135,7 +149,7 @@ def invoices_issue_many(
         rows.append(
             {
                 "customer_id": customer.pk,
-                "subscription_id": draft.subscription.pk if draft.subscription else None,
+                "subscription_id": draft.subscription_id,
                 "kind": draft.kind,
                 "idempotency_key": draft.idempotency_key,
                 "number": number,
