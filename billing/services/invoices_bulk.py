@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, DecimalField, Value, When
 from django.utils import timezone
 
 from audit.services import Actor, audit_record_many
@@ -33,6 +34,8 @@ from billing.services.invoices import invoice_bill_to, invoice_settle
 from billing.services.locks import lock_customers
 from billing.services.numbering import number_next_block
 from billing.services.vat import vat_treatment_for
+
+_BALANCE = DecimalField(max_digits=14, decimal_places=2)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def invoices_issue_many(
     # Their details (currency, VAT, bill-to) are read from these locked rows.
     customers = lock_customers(pks=(d.customer_id for d in drafts))
     balances = {pk: customer.credit_balance for pk, customer in customers.items()}
+    locked_balances = dict(balances)
     numbers = number_next_block(
         series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year, count=len(drafts)
     )
@@ -200,7 +204,7 @@ def invoices_issue_many(
         )
         for pk, row in zip(ids, rows, strict=True)
     ]
-    _credit_record_used(issued=issued, used_by_customer=used_by_customer)
+    _credit_record_used(issued=issued, used_by_customer=used_by_customer, balances=locked_balances)
     audit_record_many(
         actor=actor,
         entries=[
@@ -220,18 +224,23 @@ def invoices_issue_many(
     return issued
 
 
-def _credit_record_used(*, issued: list["IssuedInvoice"], used_by_customer: dict) -> None:
-    """Moves the balances (rows already locked; exact Decimal writes, see
-    credit.credit_balance_write) and writes the ledger rows, each with the balance after
-    it, in the order the invoices used the credit."""
-    balances = dict(
-        Customer.objects.filter(
-            pk__in=[pk for pk, used in used_by_customer.items() if used > 0]
-        ).values_list("pk", "credit_balance")
-    )
-    for customer_id, balance in balances.items():
-        Customer.objects.filter(pk=customer_id).update(
-            credit_balance=balance - used_by_customer[customer_id]
+def _credit_record_used(
+    *, issued: list["IssuedInvoice"], used_by_customer: dict, balances: dict[int, Decimal]
+) -> None:
+    """Moves the balances (rows locked by invoices_issue_many, `balances` read under that
+    lock; exact Decimal writes, see credit.credit_balance_write), in one UPDATE, and writes
+    the ledger rows, each with the balance after it, in the order the invoices used the
+    credit."""
+    balances = {pk: balances[pk] for pk, used in used_by_customer.items() if used > 0}
+    if balances:
+        Customer.objects.filter(pk__in=list(balances)).update(
+            credit_balance=Case(
+                *(
+                    When(pk=pk, then=Value(balance - used_by_customer[pk], output_field=_BALANCE))
+                    for pk, balance in balances.items()
+                ),
+                output_field=_BALANCE,
+            )
         )
     entries = []
     for invoice in issued:
