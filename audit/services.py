@@ -47,6 +47,13 @@ def _jsonable(values: dict) -> dict:
     return {key: value if isinstance(value, plain) else str(value) for key, value in values.items()}
 
 
+def audit_actor_columns(actor: Actor) -> tuple[int | None, str]:
+    """(actor_id, actor_label) as audit_record writes them, for bulk writers."""
+    if actor is None or isinstance(actor, str):
+        return None, actor or SYSTEM
+    return actor.pk, getattr(actor, "email", str(actor))
+
+
 # A target named without a model instance: (model label, pk, text), e.g.
 # ("billing.Invoice", 42, "CAJ-2026-000042"), for bulk jobs that read plain values.
 TargetRef: TypeAlias = tuple[str, "int | str", str]
@@ -70,12 +77,8 @@ def audit_record_many(
     """
     if not entries:
         return
-    if actor is None or isinstance(actor, str):
-        actor_user, label = None, actor or SYSTEM
-    else:
-        actor_user, label = actor, getattr(actor, "email", str(actor))
+    actor_id, label = audit_actor_columns(actor)
     now = timezone.now()
-    actor_id = actor_user.pk if actor_user else None
     rows = []
     for action, target, before, after in entries:
         target_type, target_pk, target_repr = (

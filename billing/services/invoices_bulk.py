@@ -14,11 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Case, DecimalField, Value, When
 from django.utils import timezone
 
-from audit.services import Actor, audit_record_many
+from audit.models import AuditEntry
+from audit.services import Actor, audit_actor_columns, audit_record_many
 from billing.models import (
     CreditEntry,
     CreditKind,
@@ -205,23 +206,58 @@ def invoices_issue_many(
         for pk, row in zip(ids, rows, strict=True)
     ]
     _credit_record_used(issued=issued, used_by_customer=used_by_customer, balances=locked_balances)
-    audit_record_many(
-        actor=actor,
-        entries=[
-            (
-                "invoice.finalize",
-                invoice.as_audit_target(),
-                {"status": InvoiceStatus.DRAFT},
-                {
-                    "status": invoice.status,
-                    "number": invoice.number,
-                    "total": f"{invoice.total} {invoice.currency}",
-                },
-            )
-            for invoice in issued
-        ],
-    )
+    _audit_finalized(actor=actor, issued=issued)
     return issued
+
+
+def _audit_finalized(*, actor: Actor, issued: list[IssuedInvoice]) -> None:
+    """One "invoice.finalize" audit row per invoice, as audit_record would write it. On
+    PostgreSQL, set-based: INSERT ... SELECT from the invoices just written (the same
+    values: numeric(14,2) as text is the Decimal's text), no row through Python."""
+    connection = connections[router.db_for_write(AuditEntry)]
+    if connection.vendor != "postgresql":
+        audit_record_many(
+            actor=actor,
+            entries=[
+                (
+                    "invoice.finalize",
+                    invoice.as_audit_target(),
+                    {"status": InvoiceStatus.DRAFT},
+                    {
+                        "status": invoice.status,
+                        "number": invoice.number,
+                        "total": f"{invoice.total} {invoice.currency}",
+                    },
+                )
+                for invoice in issued
+            ],
+        )
+        return
+    actor_id, label = audit_actor_columns(actor)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO audit_auditentry
+                (created_at, actor_id, actor_label, action, target_type, target_id,
+                 target_repr, before, after)
+            SELECT %s, %s, %s, 'invoice.finalize', %s, id::text, left(number, 200),
+                   jsonb_build_object('status', %s::text),
+                   jsonb_build_object(
+                       'status', status, 'number', number,
+                       'total', total::text || ' ' || total_currency)
+            FROM billing_invoice
+            WHERE id = ANY(%s)
+            ORDER BY billing_invoice.id
+            """,
+            [
+                timezone.now(),
+                actor_id,
+                label,
+                Invoice._meta.label,
+                str(InvoiceStatus.DRAFT),
+                [invoice.pk for invoice in issued],
+            ],
+        )
 
 
 def _credit_record_used(
