@@ -212,7 +212,7 @@ def main() -> None:
         default=f"sqlite:///{SQLITE_DEFAULT}",
         help="postgres://... or sqlite:///... (default: SQLite under var/)",
     )
-    parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--chunk-size", type=int, default=None, help="default: the service's")
     args = parser.parse_args()
     if args.database_url.startswith(("postgres://", "postgresql://")):
         _create_database(args.database_url)
@@ -223,7 +223,9 @@ def main() -> None:
     _configure(args.database_url)
     from django.core.management import call_command
 
-    from billing.services.renewals import renewals_run
+    from billing.services.renewals import RENEWAL_CHUNK_SIZE, renewals_run
+
+    args.chunk_size = args.chunk_size or RENEWAL_CHUNK_SIZE
 
     call_command("migrate", verbosity=0)
     _reset()
