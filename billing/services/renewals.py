@@ -43,6 +43,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.notifications import notify_invoices_issued_later
+from billing.services.bulk_insert import ids_in
 from billing.services.collection import collection_start
 from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
 from billing.services.periods import period_end_for
@@ -172,7 +173,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
     subscriptions = list(
         Subscription.objects.select_for_update()
         .filter(
-            pk__in=subscription_ids,
+            pk__in=ids_in(subscription_ids),
             status=SubscriptionStatus.ACTIVE,
             current_period_end__lte=today,
         )
@@ -193,7 +194,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
     already = set(
         Invoice.objects.filter(
             kind=InvoiceKind.RENEWAL,
-            subscription_id__in=[s["pk"] for s in subscriptions],
+            subscription_id__in=ids_in(s["pk"] for s in subscriptions),
             period_start__lte=today,
         ).values_list("subscription_id", "period_start")
     )
@@ -262,7 +263,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
     notify_invoices_issued_later(invoice_ids=[i.pk for i in invoices])  # on commit, a task
     # Most subscriptions share a billing date: one UPDATE per distinct new period.
     for (start, end), ids in same_move.items():
-        Subscription.objects.filter(pk__in=ids).update(
+        Subscription.objects.filter(pk__in=ids_in(ids)).update(
             current_period_start=start, current_period_end=end
         )
     for pk, quantity, start, end in changed:
