@@ -28,10 +28,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record_many
+from audit.services import Actor, audit_actor_columns, audit_record_many
 from billing.errors import BillingError
 from billing.models import (
     Invoice,
@@ -159,6 +159,69 @@ _CHUNK_FIELDS = (
 )
 
 
+def _audit_renewed(*, actor: Actor, audits: list[tuple[dict, dict, dict]]) -> None:
+    """One "subscription.renew" row per subscription (before and after: the period, and
+    the quantity when a pending one took effect), all values as text. On PostgreSQL one
+    INSERT ... SELECT over arrays, in the chunk's order; elsewhere audit_record_many."""
+    if connection.vendor != "postgresql":
+        audit_record_many(
+            actor=actor,
+            entries=[
+                (
+                    "subscription.renew",
+                    (
+                        Subscription._meta.label,
+                        s["pk"],
+                        f"{s['public_id']} {s['organization_name']}",
+                    ),
+                    _plain(before),
+                    _plain(after),
+                )
+                for s, before, after in audits
+            ],
+        )
+        return
+    columns: tuple[list, ...] = ([], [], [], [], [], [], [])
+    for s, before, after in audits:
+        for column, value in zip(
+            columns,
+            (
+                s["pk"],
+                f"{s['public_id']} {s['organization_name']}"[:200],
+                before["period_start"],
+                before["period_end"],
+                after["period_start"],
+                after["period_end"],
+                str(after["quantity"]) if "quantity" in after else None,
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    actor_id, label = audit_actor_columns(actor)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO audit_auditentry
+                (created_at, actor_id, actor_label, action, target_type, target_id,
+                 target_repr, before, after)
+            SELECT %s, %s, %s, 'subscription.renew', %s, v.id::text, v.repr,
+                   jsonb_build_object(
+                       'period_start', to_char(v.bs, 'YYYY-MM-DD'),
+                       'period_end', to_char(v.be, 'YYYY-MM-DD')),
+                   jsonb_build_object(
+                       'period_start', to_char(v.s, 'YYYY-MM-DD'),
+                       'period_end', to_char(v.e, 'YYYY-MM-DD'))
+                   || CASE WHEN v.q IS NULL THEN '{}'::jsonb
+                           ELSE jsonb_build_object('quantity', v.q) END
+            FROM unnest(%s::bigint[], %s::text[], %s::date[], %s::date[], %s::date[],
+                        %s::date[], %s::text[]) WITH ORDINALITY
+                 AS v(id, repr, bs, be, s, e, q, n)
+            ORDER BY v.n
+            """,
+            [timezone.now(), actor_id, label, Subscription._meta.label, *columns],
+        )
+
+
 def renewals_renew_chunk(
     *, subscription_ids: list[int], today: date, actor: Actor = RENEWAL_ACTOR
 ) -> RenewalResult:
@@ -247,18 +310,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
             changed.append((pk, quantity, start, end))
         else:
             same_move[(start, end)].append(pk)
-        audits.append(
-            (
-                "subscription.renew",
-                (
-                    Subscription._meta.label,
-                    pk,
-                    f"{subscription['public_id']} {subscription['organization_name']}",
-                ),
-                _plain(before),
-                _plain(after),
-            )
-        )
+        audits.append((subscription, before, after))
     invoices = invoices_issue_many(drafts=drafts, actor=actor)
     notify_invoices_issued_later(invoice_ids=[i.pk for i in invoices])  # on commit, a task
     # Most subscriptions share a billing date: one UPDATE per distinct new period.
@@ -279,7 +331,7 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
             organization_set_billing_state(
                 organization=organizations[org_id], actor=actor, licence_count=licences
             )
-    audit_record_many(actor=actor, entries=audits)
+    _audit_renewed(actor=actor, audits=audits)
     open_ids = [i.pk for i in invoices if i.status == InvoiceStatus.OPEN]
     collection_start(invoice_ids=open_ids)
     return RenewalResult(

@@ -284,3 +284,22 @@ def test_renewals_audit_each_invoice_and_each_subscription_in_issue_order():
         {"period_start": "2026-11-01", "period_end": "2026-12-01"},
         {"period_start": "2026-12-01", "period_end": "2027-01-01"},
     )
+
+
+@time_machine.travel("2026-12-01 00:00:05+00:00", tick=False)
+def test_the_renewal_audit_row_carries_the_quantity_a_pending_decrease_sets():
+    from audit.models import AuditEntry
+
+    subscription = SubscriptionFactory(
+        plan=PlanFactory(interval="year"),
+        quantity=20,
+        pending_quantity=12,
+        current_period_start=date(2025, 12, 1),
+    )
+    renewals_run(today=DEC_1)
+    renewed = AuditEntry.objects.get(action="subscription.renew")
+    assert (renewed.target_id, renewed.before, renewed.after) == (
+        str(subscription.pk),
+        {"period_start": "2025-12-01", "period_end": "2026-12-01"},
+        {"period_start": "2026-12-01", "period_end": "2027-12-01", "quantity": "12"},
+    )
