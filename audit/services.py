@@ -47,35 +47,56 @@ def _jsonable(values: dict) -> dict:
     return {key: value if isinstance(value, plain) else str(value) for key, value in values.items()}
 
 
+def audit_actor_columns(actor: Actor) -> tuple[int | None, str]:
+    """(actor_id, actor_label) as audit_record writes them, for bulk writers."""
+    if actor is None or isinstance(actor, str):
+        return None, actor or SYSTEM
+    return actor.pk, getattr(actor, "email", str(actor))
+
+
+# A target named without a model instance: (model label, pk, text), e.g.
+# ("billing.Invoice", 42, "CAJ-2026-000042"), for bulk jobs that read plain values.
+TargetRef: TypeAlias = tuple[str, "int | str", str]
+
+
+def audit_target_ref(target: "models.Model | TargetRef") -> TargetRef:
+    if isinstance(target, tuple):
+        return target
+    return (target._meta.label, target.pk, str(target))
+
+
 def audit_record_many(
-    *, actor: Actor, entries: list[tuple[str, models.Model, dict | None, dict | None]]
+    *, actor: Actor, entries: list[tuple[str, "models.Model | TargetRef", dict | None, dict | None]]
 ) -> None:
     """Writes many audit rows at once (bulk jobs such as nightly renewals).
 
-    Each entry is (action, target, before, after), written as audit_record would. On
-    PostgreSQL the rows go in with COPY: a nightly run writes tens of thousands of them.
+    Each entry is (action, target, before, after), written as audit_record would; the
+    target is a model instance or, for jobs that read plain values, a (label, pk, text)
+    tuple (no model instance per row). On PostgreSQL the rows go in with COPY: a nightly
+    run writes tens of thousands of them.
     """
     if not entries:
         return
-    if actor is None or isinstance(actor, str):
-        actor_user, label = None, actor or SYSTEM
-    else:
-        actor_user, label = actor, getattr(actor, "email", str(actor))
+    actor_id, label = audit_actor_columns(actor)
     now = timezone.now()
-    rows = [
-        (
-            now,
-            actor_user.pk if actor_user else None,
-            label,
-            action,
-            target._meta.label,
-            str(target.pk),
-            str(target)[:200],
-            _jsonable(before or {}),
-            _jsonable(after or {}),
+    rows = []
+    for action, target, before, after in entries:
+        target_type, target_pk, target_repr = (
+            target if isinstance(target, tuple) else audit_target_ref(target)
         )
-        for action, target, before, after in entries
-    ]
+        rows.append(
+            (
+                now,
+                actor_id,
+                label,
+                action,
+                target_type,
+                str(target_pk),
+                target_repr[:200],
+                _jsonable(before or {}),
+                _jsonable(after or {}),
+            )
+        )
     connection = connections[router.db_for_write(AuditEntry)]
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(AuditEntry._meta.db_table)

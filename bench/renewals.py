@@ -1,8 +1,9 @@
-"""Benchmark: renew N subscriptions on PostgreSQL, the nightly renewal path end to end
-(lock, count, number, credit, VAT, invoice + line + audit rows, period move).
+"""Benchmark: renew N subscriptions, the nightly renewal path end to end (lock, count,
+number, credit, VAT, invoice + line + audit rows, period move), on PostgreSQL or SQLite.
 
     .venv/bin/python bench/renewals.py --count 50000 \
         --database-url postgres://postgres@127.0.0.1:5432/portal_bench
+    .venv/bin/python bench/renewals.py --count 50000  # SQLite, var/renewals_bench.sqlite3
 
 It uses its own database (created if missing, migrated, emptied), fills it quickly with
 bulk inserts, renews everything due today with the same service as `run_renewals`, checks
@@ -13,6 +14,7 @@ The last line reads: invoices_per_second=<n> peak_rss_mb=<n>
 import argparse
 import os
 import resource
+import secrets
 import sys
 import time
 from datetime import timedelta
@@ -21,12 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+SQLITE_DEFAULT = Path(__file__).resolve().parent.parent / "var" / "renewals_bench.sqlite3"
 SETUP_BATCH = 2000  # subscriptions inserted per batch while preparing the database
 
 
 def _configure(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ["DEBUG"] = "false"  # DEBUG keeps every query in memory
+    # With DEBUG off the settings refuse the demo key; the benchmark signs nothing.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
     import django
 
@@ -73,7 +78,12 @@ def _reset() -> None:
         "accounts_user",
     ]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            return
+        for table in tables:
+            cursor.execute(f"DELETE FROM {table}")  # children first: foreign keys hold
+        cursor.execute("DELETE FROM sqlite_sequence")
 
 
 def _populate(*, count: int, today) -> None:
@@ -197,17 +207,25 @@ def timezone_today():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=50000)
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench")
-    parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument(
+        "--database-url",
+        default=f"sqlite:///{SQLITE_DEFAULT}",
+        help="postgres://... or sqlite:///... (default: SQLite under var/)",
+    )
+    parser.add_argument("--chunk-size", type=int, default=None, help="default: the service's")
     args = parser.parse_args()
-    if not args.database_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("This benchmark runs on PostgreSQL: pass a postgres:// URL.")
-
-    _create_database(args.database_url)
+    if args.database_url.startswith(("postgres://", "postgresql://")):
+        _create_database(args.database_url)
+    elif args.database_url.startswith("sqlite:///"):
+        Path(args.database_url.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
+    else:
+        raise SystemExit("Pass a postgres:// or sqlite:/// URL.")
     _configure(args.database_url)
     from django.core.management import call_command
 
-    from billing.services.renewals import renewals_run
+    from billing.services.renewals import RENEWAL_CHUNK_SIZE, renewals_run
+
+    args.chunk_size = args.chunk_size or RENEWAL_CHUNK_SIZE
 
     call_command("migrate", verbosity=0)
     _reset()

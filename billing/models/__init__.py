@@ -168,6 +168,8 @@ class Subscription(models.Model):
             models.Index(
                 fields=["customer", "organization_name", "id"], name="subscription_listing"
             ),
+            # The nightly renewals' due subscriptions (status, period ended by today).
+            models.Index(fields=["status", "current_period_end"], name="subscription_due"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -6,8 +6,9 @@ dict for JSON columns, *_id for foreign keys, <name>_currency for money columns)
 
 import json
 
-from django.db import connections, router
+from django.db import connection, connections, router
 from django.db.models import Model
+from django.db.models.expressions import RawSQL
 
 
 def bulk_insert_rows(*, model: type[Model], rows: list[dict]) -> list[int]:
@@ -35,4 +36,15 @@ def bulk_insert_rows(*, model: type[Model], rows: list[dict]) -> list[int]:
                 copy.write_row(
                     (pk, *(json.dumps(v) if isinstance(v, dict) else v for v in row.values()))
                 )
+    return ids
+
+
+def ids_in(ids) -> "list[int] | RawSQL":
+    """The right-hand side of `pk__in=` for a chunk of ids. On PostgreSQL one array
+    parameter, `IN (SELECT unnest(ARRAY[...]))`: 2,000 ids are one value, not 2,000
+    placeholders that Django prepares and the driver parses one by one. Elsewhere the list
+    itself. Same rows either way."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
     return ids

@@ -14,10 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import Case, DecimalField, Value, When
 from django.utils import timezone
 
-from audit.services import Actor, audit_record_many
+from audit.models import AuditEntry
+from audit.services import Actor, audit_actor_columns, audit_record_many
 from billing.models import (
     CreditEntry,
     CreditKind,
@@ -34,6 +36,8 @@ from billing.services.locks import lock_customers
 from billing.services.numbering import number_next_block
 from billing.services.vat import vat_treatment_for
 
+_BALANCE = DecimalField(max_digits=14, decimal_places=2)
+
 
 @dataclass(frozen=True)
 class LineDraft:
@@ -44,16 +48,30 @@ class LineDraft:
     period_end: date | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class InvoiceDraft:
-    customer: Customer  # with its contact loaded (bill-to e-mail)
+    """Whom and what to invoice. The customer and the subscription are given as model
+    instances or by id (nightly renewals read plain values): the customer's details
+    (currency, VAT, bill-to) are read from its row locked by invoices_issue_many."""
+
     kind: str
     lines: list[LineDraft]
+    customer: Customer | None = None
+    customer_id: int | None = None
     subscription: Subscription | None = None
+    subscription_id: int | None = None
     idempotency_key: str | None = None
     period_start: date | None = None
     period_end: date | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.customer is not None:
+            self.customer_id = self.customer.pk
+        if self.subscription is not None:
+            self.subscription_id = self.subscription.pk
+        if self.customer_id is None:
+            raise ValueError("An invoice draft needs its customer")
 
 
 @dataclass(frozen=True)
@@ -68,8 +86,9 @@ class IssuedInvoice:
     total: Decimal
     currency: str
 
-    def as_audit_target(self) -> Invoice:
-        return Invoice(pk=self.pk, number=self.number)
+    def as_audit_target(self) -> tuple[str, int, str]:
+        """(label, pk, text) for audit_record_many: no model instance per row."""
+        return (Invoice._meta.label, self.pk, self.number)
 
 
 def invoices_issue_many(
@@ -83,10 +102,10 @@ def invoices_issue_many(
     issued_on = issued_on or timezone.now().date()
     due_on = issued_on + timedelta(days=settings.BILLING_INVOICE_DUE_DAYS)
     # The customers (their credit) before the numbers, in id order: services/locks.py.
-    balances = {
-        pk: customer.credit_balance
-        for pk, customer in lock_customers(pks=(d.customer.pk for d in drafts)).items()
-    }
+    # Their details (currency, VAT, bill-to) are read from these locked rows.
+    customers = lock_customers(pks=(d.customer_id for d in drafts))
+    balances = {pk: customer.credit_balance for pk, customer in customers.items()}
+    locked_balances = dict(balances)
     numbers = number_next_block(
         series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year, count=len(drafts)
     )
@@ -97,7 +116,7 @@ def invoices_issue_many(
     rows: list[dict] = []
     line_rows: list[list[dict]] = []
     for draft, number in zip(drafts, numbers, strict=True):
-        customer = draft.customer
+        customer = customers[draft.customer_id]
         currency = customer.currency
         if customer.pk not in treatments:
             treatments[customer.pk] = vat_treatment_for(
@@ -135,7 +154,7 @@ def invoices_issue_many(
         rows.append(
             {
                 "customer_id": customer.pk,
-                "subscription_id": draft.subscription.pk if draft.subscription else None,
+                "subscription_id": draft.subscription_id,
                 "kind": draft.kind,
                 "idempotency_key": draft.idempotency_key,
                 "number": number,
@@ -186,38 +205,78 @@ def invoices_issue_many(
         )
         for pk, row in zip(ids, rows, strict=True)
     ]
-    _credit_record_used(issued=issued, used_by_customer=used_by_customer)
-    audit_record_many(
-        actor=actor,
-        entries=[
-            (
-                "invoice.finalize",
-                invoice.as_audit_target(),
-                {"status": InvoiceStatus.DRAFT},
-                {
-                    "status": invoice.status,
-                    "number": invoice.number,
-                    "total": f"{invoice.total} {invoice.currency}",
-                },
-            )
-            for invoice in issued
-        ],
-    )
+    _credit_record_used(issued=issued, used_by_customer=used_by_customer, balances=locked_balances)
+    _audit_finalized(actor=actor, issued=issued)
     return issued
 
 
-def _credit_record_used(*, issued: list["IssuedInvoice"], used_by_customer: dict) -> None:
-    """Moves the balances (rows already locked; exact Decimal writes, see
-    credit.credit_balance_write) and writes the ledger rows, each with the balance after
-    it, in the order the invoices used the credit."""
-    balances = dict(
-        Customer.objects.filter(
-            pk__in=[pk for pk, used in used_by_customer.items() if used > 0]
-        ).values_list("pk", "credit_balance")
-    )
-    for customer_id, balance in balances.items():
-        Customer.objects.filter(pk=customer_id).update(
-            credit_balance=balance - used_by_customer[customer_id]
+def _audit_finalized(*, actor: Actor, issued: list[IssuedInvoice]) -> None:
+    """One "invoice.finalize" audit row per invoice, as audit_record would write it. On
+    PostgreSQL, set-based: INSERT ... SELECT from the invoices just written (the same
+    values: numeric(14,2) as text is the Decimal's text), no row through Python."""
+    connection = connections[router.db_for_write(AuditEntry)]
+    if connection.vendor != "postgresql":
+        audit_record_many(
+            actor=actor,
+            entries=[
+                (
+                    "invoice.finalize",
+                    invoice.as_audit_target(),
+                    {"status": InvoiceStatus.DRAFT},
+                    {
+                        "status": invoice.status,
+                        "number": invoice.number,
+                        "total": f"{invoice.total} {invoice.currency}",
+                    },
+                )
+                for invoice in issued
+            ],
+        )
+        return
+    actor_id, label = audit_actor_columns(actor)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO audit_auditentry
+                (created_at, actor_id, actor_label, action, target_type, target_id,
+                 target_repr, before, after)
+            SELECT %s, %s, %s, 'invoice.finalize', %s, id::text, left(number, 200),
+                   jsonb_build_object('status', %s::text),
+                   jsonb_build_object(
+                       'status', status, 'number', number,
+                       'total', total::text || ' ' || total_currency)
+            FROM billing_invoice
+            WHERE id = ANY(%s)
+            ORDER BY billing_invoice.id
+            """,
+            [
+                timezone.now(),
+                actor_id,
+                label,
+                Invoice._meta.label,
+                str(InvoiceStatus.DRAFT),
+                [invoice.pk for invoice in issued],
+            ],
+        )
+
+
+def _credit_record_used(
+    *, issued: list["IssuedInvoice"], used_by_customer: dict, balances: dict[int, Decimal]
+) -> None:
+    """Moves the balances (rows locked by invoices_issue_many, `balances` read under that
+    lock; exact Decimal writes, see credit.credit_balance_write), in one UPDATE, and writes
+    the ledger rows, each with the balance after it, in the order the invoices used the
+    credit."""
+    balances = {pk: balances[pk] for pk, used in used_by_customer.items() if used > 0}
+    if balances:
+        Customer.objects.filter(pk__in=list(balances)).update(
+            credit_balance=Case(
+                *(
+                    When(pk=pk, then=Value(balance - used_by_customer[pk], output_field=_BALANCE))
+                    for pk, balance in balances.items()
+                ),
+                output_field=_BALANCE,
+            )
         )
     entries = []
     for invoice in issued:

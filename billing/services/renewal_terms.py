@@ -18,10 +18,17 @@ class NextTerms:
     quantity: int  # licences the subscription holds from the next period
 
 
+def next_quantity(*, quantity: int, pending_quantity: int | None) -> int:
+    """The licences carried into the next period (nightly renewals read plain values)."""
+    return pending_quantity or quantity
+
+
 def subscription_next_terms(*, subscription: Subscription) -> NextTerms:
     return NextTerms(
         plan=subscription.plan,
-        quantity=subscription.pending_quantity or subscription.quantity,
+        quantity=next_quantity(
+            quantity=subscription.quantity, pending_quantity=subscription.pending_quantity
+        ),
     )
 
 

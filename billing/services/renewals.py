@@ -28,13 +28,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record_many
+from audit.services import Actor, audit_actor_columns, audit_record_many
 from billing.errors import BillingError
 from billing.models import (
-    Customer,
     Invoice,
     InvoiceKind,
     InvoiceStatus,
@@ -44,14 +43,23 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.notifications import notify_invoices_issued_later
+from billing.services.bulk_insert import ids_in
 from billing.services.collection import collection_start
 from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
 from billing.services.periods import period_end_for
-from billing.services.renewal_terms import period_billed_quantity, subscription_next_terms
+from billing.services.renewal_terms import (
+    next_quantity,
+    period_billed_quantity,
+    subscription_next_terms,
+)
+from fleet.models import Organization
 from fleet.selectors import organizations_device_totals
 from fleet.services.organizations import organization_set_billing_state
 
-RENEWAL_CHUNK_SIZE = 500
+# Subscriptions per chunk (one transaction). 2,000 keeps memory flat (a chunk's rows are
+# plain values) and the per-chunk queries few; the number sequence is held for one chunk,
+# a fraction of a second.
+RENEWAL_CHUNK_SIZE = 2000
 RENEWAL_ACTOR = "nightly-billing"
 
 
@@ -109,21 +117,109 @@ def _billed(*, plan: Plan, quantity: int, devices: dict[str, int]) -> int:
 def renewal_draft(
     *, subscription: Subscription, plan: Plan, quantity: int, start: date, end: date
 ) -> InvoiceDraft:
+    return _draft(
+        customer_id=subscription.customer_id,
+        subscription_id=subscription.pk,
+        public_id=subscription.public_id,
+        line=renewal_line(plan=plan, quantity=quantity, period_start=start, period_end=end),
+    )
+
+
+def _draft(*, customer_id: int, subscription_id: int, public_id: str, line: LineDraft):
+    start = line.period_start
     return InvoiceDraft(
-        customer=subscription.customer,
-        subscription=subscription,
+        customer_id=customer_id,
+        subscription_id=subscription_id,
         kind=InvoiceKind.RENEWAL,
-        idempotency_key=renewal_idempotency_key(
-            public_id=subscription.public_id, period_start=start
-        ),
+        idempotency_key=renewal_idempotency_key(public_id=public_id, period_start=start),
         period_start=start,
-        period_end=end,
-        lines=[renewal_line(plan=plan, quantity=quantity, period_start=start, period_end=end)],
+        period_end=line.period_end,
+        lines=[line],
     )
 
 
 def _plain(values: dict) -> dict:
     return {key: str(value) for key, value in values.items()}
+
+
+# What a chunk reads of each subscription: plain values, no model instance per row.
+_CHUNK_FIELDS = (
+    "pk",
+    "public_id",
+    "organization_name",
+    "customer_id",
+    "organization_id",
+    "plan_id",
+    "quantity",
+    "pending_quantity",
+    "billing_day",
+    "billing_month",
+    "current_period_start",
+    "current_period_end",
+)
+
+
+def _audit_renewed(*, actor: Actor, audits: list[tuple[dict, dict, dict]]) -> None:
+    """One "subscription.renew" row per subscription (before and after: the period, and
+    the quantity when a pending one took effect), all values as text. On PostgreSQL one
+    INSERT ... SELECT over arrays, in the chunk's order; elsewhere audit_record_many."""
+    if connection.vendor != "postgresql":
+        audit_record_many(
+            actor=actor,
+            entries=[
+                (
+                    "subscription.renew",
+                    (
+                        Subscription._meta.label,
+                        s["pk"],
+                        f"{s['public_id']} {s['organization_name']}",
+                    ),
+                    _plain(before),
+                    _plain(after),
+                )
+                for s, before, after in audits
+            ],
+        )
+        return
+    columns: tuple[list, ...] = ([], [], [], [], [], [], [])
+    for s, before, after in audits:
+        for column, value in zip(
+            columns,
+            (
+                s["pk"],
+                f"{s['public_id']} {s['organization_name']}"[:200],
+                before["period_start"],
+                before["period_end"],
+                after["period_start"],
+                after["period_end"],
+                str(after["quantity"]) if "quantity" in after else None,
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    actor_id, label = audit_actor_columns(actor)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO audit_auditentry
+                (created_at, actor_id, actor_label, action, target_type, target_id,
+                 target_repr, before, after)
+            SELECT %s, %s, %s, 'subscription.renew', %s, v.id::text, v.repr,
+                   jsonb_build_object(
+                       'period_start', to_char(v.bs, 'YYYY-MM-DD'),
+                       'period_end', to_char(v.be, 'YYYY-MM-DD')),
+                   jsonb_build_object(
+                       'period_start', to_char(v.s, 'YYYY-MM-DD'),
+                       'period_end', to_char(v.e, 'YYYY-MM-DD'))
+                   || CASE WHEN v.q IS NULL THEN '{}'::jsonb
+                           ELSE jsonb_build_object('quantity', v.q) END
+            FROM unnest(%s::bigint[], %s::text[], %s::date[], %s::date[], %s::date[],
+                        %s::date[], %s::text[]) WITH ORDINALITY
+                 AS v(id, repr, bs, be, s, e, q, n)
+            ORDER BY v.n
+            """,
+            [timezone.now(), actor_id, label, Subscription._meta.label, *columns],
+        )
 
 
 def renewals_renew_chunk(
@@ -140,104 +236,102 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
     subscriptions = list(
         Subscription.objects.select_for_update()
         .filter(
-            pk__in=subscription_ids,
+            pk__in=ids_in(subscription_ids),
             status=SubscriptionStatus.ACTIVE,
             current_period_end__lte=today,
         )
         .order_by("pk")
+        .values(*_CHUNK_FIELDS)
     )
     if not subscriptions:
         return RenewalResult()
-    # Each customer once per chunk (a customer holds several subscriptions), not
-    # locked here: invoices_issue_many locks them after the number sequence.
-    customers = Customer.objects.select_related("contact").in_bulk(
-        {s.customer_id for s in subscriptions}
-    )
-    for subscription in subscriptions:
-        subscription.customer = customers[subscription.customer_id]
-    plans = Plan.objects.in_bulk({s.plan_id for s in subscriptions})
-    for subscription in subscriptions:
-        subscription.plan = plans[subscription.plan_id]
+    # Customers are read (and locked) once per chunk by invoices_issue_many.
+    plans = Plan.objects.in_bulk({s["plan_id"] for s in subscriptions})
     legacy_org_ids = [
-        s.organization_id
+        s["organization_id"]
         for s in subscriptions
-        if s.organization_id and s.plan.kind == PlanKind.LEGACY
+        if s["organization_id"] and plans[s["plan_id"]].kind == PlanKind.LEGACY
     ]
     devices = organizations_device_totals(organization_ids=legacy_org_ids) if legacy_org_ids else {}
     # A renewal invoice already issued for a period is never issued again.
     already = set(
         Invoice.objects.filter(
-            kind=InvoiceKind.RENEWAL, subscription__in=subscriptions, period_start__lte=today
+            kind=InvoiceKind.RENEWAL,
+            subscription_id__in=ids_in(s["pk"] for s in subscriptions),
+            period_start__lte=today,
         ).values_list("subscription_id", "period_start")
     )
     drafts: list[InvoiceDraft] = []
     same_move: dict[tuple[date, date], list[int]] = defaultdict(list)
-    changed: list[Subscription] = []
-    licence_changes: list[Subscription] = []
+    changed: list[tuple[int, int, date, date]] = []
+    licence_changes: list[tuple[int, int]] = []  # (organization id, licences)
     audits = []
+    lines: dict[tuple, LineDraft] = {}  # shared: frozen, most subscriptions bill alike
     for subscription in subscriptions:
-        terms = subscription_next_terms(subscription=subscription)
-        plan, quantity = terms.plan, terms.quantity
-        billed = _billed(
-            plan=plan, quantity=quantity, devices=devices.get(subscription.organization_id, {})
+        pk = subscription["pk"]
+        plan = plans[subscription["plan_id"]]
+        quantity = next_quantity(
+            quantity=subscription["quantity"], pending_quantity=subscription["pending_quantity"]
         )
-        before = {
-            "period_start": subscription.current_period_start,
-            "period_end": subscription.current_period_end,
-        }
-        start, end = subscription.current_period_start, subscription.current_period_end
+        billed = _billed(
+            plan=plan, quantity=quantity, devices=devices.get(subscription["organization_id"], {})
+        )
+        start, end = subscription["current_period_start"], subscription["current_period_end"]
+        before = {"period_start": start, "period_end": end}
         while end <= today:
             start, end = (
                 end,
                 period_end_for(
                     start=end,
                     interval=plan.interval,
-                    billing_day=subscription.billing_day,
-                    billing_month=subscription.billing_month,
+                    billing_day=subscription["billing_day"],
+                    billing_month=subscription["billing_month"],
                 ),
             )
-            if (subscription.pk, start) not in already:
+            if (pk, start) not in already:
+                key = (plan.pk, billed, start, end)
+                if key not in lines:
+                    lines[key] = renewal_line(
+                        plan=plan, quantity=billed, period_start=start, period_end=end
+                    )
                 drafts.append(
-                    renewal_draft(
-                        subscription=subscription, plan=plan, quantity=billed, start=start, end=end
+                    _draft(
+                        customer_id=subscription["customer_id"],
+                        subscription_id=pk,
+                        public_id=subscription["public_id"],
+                        line=lines[key],
                     )
                 )
         after = {"period_start": start, "period_end": end}
-        if subscription.pending_quantity:
+        if subscription["pending_quantity"]:
             after.update(quantity=quantity)
-            if subscription.organization_id:
-                licence_changes.append(subscription)
-            subscription.quantity = quantity
-            subscription.pending_quantity = None
-            subscription.current_period_start, subscription.current_period_end = start, end
-            changed.append(subscription)
+            if subscription["organization_id"]:
+                licence_changes.append((subscription["organization_id"], quantity))
+            changed.append((pk, quantity, start, end))
         else:
-            subscription.current_period_start, subscription.current_period_end = start, end
-            same_move[(start, end)].append(subscription.pk)
-        audits.append(("subscription.renew", subscription, _plain(before), _plain(after)))
+            same_move[(start, end)].append(pk)
+        audits.append((subscription, before, after))
     invoices = invoices_issue_many(drafts=drafts, actor=actor)
     notify_invoices_issued_later(invoice_ids=[i.pk for i in invoices])  # on commit, a task
     # Most subscriptions share a billing date: one UPDATE per distinct new period.
     for (start, end), ids in same_move.items():
-        Subscription.objects.filter(pk__in=ids).update(
+        Subscription.objects.filter(pk__in=ids_in(ids)).update(
             current_period_start=start, current_period_end=end
         )
-    for subscription in changed:
-        subscription.save(
-            update_fields=[
-                "quantity",
-                "pending_quantity",
-                "current_period_start",
-                "current_period_end",
-            ]
+    for pk, quantity, start, end in changed:
+        Subscription.objects.filter(pk=pk).update(
+            quantity=quantity,
+            pending_quantity=None,
+            current_period_start=start,
+            current_period_end=end,
         )
-    for subscription in licence_changes:
-        organization_set_billing_state(
-            organization=subscription.organization,
-            actor=actor,
-            licence_count=subscription.quantity,
-        )
-    audit_record_many(actor=actor, entries=audits)
+    if licence_changes:
+        organizations = Organization.objects.in_bulk([org_id for org_id, _ in licence_changes])
+        for org_id, licences in licence_changes:
+            organization_set_billing_state(
+                organization=organizations[org_id], actor=actor, licence_count=licences
+            )
+    _audit_renewed(actor=actor, audits=audits)
     open_ids = [i.pk for i in invoices if i.status == InvoiceStatus.OPEN]
     collection_start(invoice_ids=open_ids)
     return RenewalResult(

@@ -254,3 +254,52 @@ def test_nightly_billing_is_scheduled_at_midnight_utc(settings):
     schedule = entry["schedule"]
     assert (schedule.minute, schedule.hour) == ({0}, {0})
     assert settings.CELERY_TIMEZONE == "UTC"
+
+
+@time_machine.travel("2026-12-01 00:00:05+00:00", tick=False)
+def test_renewals_audit_each_invoice_and_each_subscription_in_issue_order():
+    from audit.models import AuditEntry
+
+    first = SubscriptionFactory(quantity=25)
+    second = SubscriptionFactory(quantity=1)
+    credit_grant(kind="staff_grant", customer=second.customer, amount=Decimal("1.00"), reason="x")
+    renewals_run(today=DEC_1, chunk_size=1)
+    invoices = list(Invoice.objects.order_by("pk"))
+    finalized = list(AuditEntry.objects.filter(action="invoice.finalize").order_by("pk"))
+    assert [(e.target_type, e.target_id, e.target_repr) for e in finalized] == [
+        ("billing.Invoice", str(i.pk), i.number) for i in invoices
+    ]
+    assert [(e.actor_label, e.before, e.after) for e in finalized] == [
+        (
+            "nightly-billing",
+            {"status": "draft"},
+            {"status": "open", "number": i.number, "total": f"{i.total.amount} EUR"},
+        )
+        for i in invoices
+    ]
+    assert invoices[1].total == Money("3.60", "EUR")  # 4.00 - 1.00 credit, then 20% VAT
+    renewed = AuditEntry.objects.get(action="subscription.renew", target_id=str(first.pk))
+    assert (renewed.target_type, renewed.target_repr) == ("billing.Subscription", str(first))
+    assert (renewed.before, renewed.after) == (
+        {"period_start": "2026-11-01", "period_end": "2026-12-01"},
+        {"period_start": "2026-12-01", "period_end": "2027-01-01"},
+    )
+
+
+@time_machine.travel("2026-12-01 00:00:05+00:00", tick=False)
+def test_the_renewal_audit_row_carries_the_quantity_a_pending_decrease_sets():
+    from audit.models import AuditEntry
+
+    subscription = SubscriptionFactory(
+        plan=PlanFactory(interval="year"),
+        quantity=20,
+        pending_quantity=12,
+        current_period_start=date(2025, 12, 1),
+    )
+    renewals_run(today=DEC_1)
+    renewed = AuditEntry.objects.get(action="subscription.renew")
+    assert (renewed.target_id, renewed.before, renewed.after) == (
+        str(subscription.pk),
+        {"period_start": "2025-12-01", "period_end": "2026-12-01"},
+        {"period_start": "2026-12-01", "period_end": "2027-12-01", "quantity": "12"},
+    )
