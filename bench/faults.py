@@ -357,6 +357,9 @@ class Bench:
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "PYTHONPATH": str(ROOT),
             "FAULTS_VISIBILITY_TIMEOUT": str(args.visibility_timeout),
+            # Chunks of 500 (production runs 2,000): a few thousand due make several
+            # chunks, so a fault can land in one after another has committed.
+            "BILLING_RENEWAL_CHUNK_SIZE": "500",
         }
         self.workers: list[Worker] = []
 

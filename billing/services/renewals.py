@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -59,7 +60,14 @@ from fleet.services.organizations import organization_set_billing_state
 # Subscriptions per chunk (one transaction). 2,000 keeps memory flat (a chunk's rows are
 # plain values) and the per-chunk queries few; the number sequence is held for one chunk,
 # a fraction of a second.
-RENEWAL_CHUNK_SIZE = 2000
+RENEWAL_CHUNK_SIZE = 2000  # default of settings.BILLING_RENEWAL_CHUNK_SIZE
+
+
+def renewal_chunk_size() -> int:
+    """Subscriptions per chunk (one transaction, one task), read at call time."""
+    return getattr(settings, "BILLING_RENEWAL_CHUNK_SIZE", RENEWAL_CHUNK_SIZE)
+
+
 RENEWAL_ACTOR = "nightly-billing"
 
 
@@ -342,11 +350,12 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
 
 
 def renewals_run(
-    *, today: date, chunk_size: int = RENEWAL_CHUNK_SIZE, actor: Actor = RENEWAL_ACTOR
+    *, today: date, chunk_size: int | None = None, actor: Actor = RENEWAL_ACTOR
 ) -> RenewalResult:
     """Renews every due subscription in this process, chunk after chunk (staff command,
     benchmark). Keyset pagination: memory stays flat whatever the count (the open
     invoice ids are not gathered across chunks for the same reason)."""
+    chunk_size = chunk_size or renewal_chunk_size()
     renewals_check_date(today=today)
     total = RenewalResult()
     last_id = 0
@@ -360,8 +369,9 @@ def renewals_run(
         last_id = ids[-1]
 
 
-def renewals_due_chunks(*, today: date, chunk_size: int = RENEWAL_CHUNK_SIZE):
+def renewals_due_chunks(*, today: date, chunk_size: int | None = None):
     """Yields the due ids in chunks, for the nightly fan-out to the workers."""
+    chunk_size = chunk_size or renewal_chunk_size()
     chunk: list[int] = []
     for subscription_id in subscriptions_due_for_renewal(today=today).iterator(chunk_size=2000):
         chunk.append(subscription_id)
