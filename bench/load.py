@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -44,6 +45,9 @@ DEVICES_LARGE = 520  # every 100th organization: 19,800 x 20 + 200 x 520 = 500,0
 def _configure(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ["DEBUG"] = "false"
+    # DEBUG off refuses the demo key; gunicorn inherits this one, so the sessions this
+    # process writes are valid there.
+    os.environ.setdefault("SECRET_KEY", "load-bench-" + secrets.token_urlsafe(32))
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings.base"
     import django
 
