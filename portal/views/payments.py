@@ -148,58 +148,67 @@ def _paid_message(invoice: Invoice, payment: Payment) -> str:
     return message
 
 
-@customer_required
-@require_GET
-def invoice_pay_authenticated(request, *, customer, number):
-    """Back from 3-D Secure (?payment_intent=<charge id>): ask the gateway how it ended."""
+def _returned(request, customer, number, *, param: str, finish, not_found: str):
+    """Back from a gateway page with its reference in `param`: the attempt must be one of
+    this invoice's; `finish(payment, ref)` asks the service how it ended."""
     invoice = _invoice_or_404(customer, number)
-    ref = request.GET.get("payment_intent", "")
+    ref = request.GET.get(param, "")
     payment = invoice.payments.filter(gateway_ref=ref).first() if ref else None
     if payment is None:
-        messages.error(request, "This payment was not found.")
+        messages.error(request, not_found)
         return redirect("portal:invoice_detail", invoice.number)
     try:
-        payment = payment_refresh(payment=payment, actor=request.user)
+        payment = finish(payment, ref)
     except BillingError as error:
         messages.error(request, error.message)
         return redirect("portal:invoice_detail", invoice.number)
     return _outcome(request, invoice, payment)
+
+
+@customer_required
+@require_GET
+def invoice_pay_authenticated(request, *, customer, number):
+    """Back from 3-D Secure (?payment_intent=<charge id>): ask the gateway how it ended."""
+    return _returned(
+        request,
+        customer,
+        number,
+        param="payment_intent",
+        finish=lambda payment, ref: payment_refresh(payment=payment, actor=request.user),
+        not_found="This payment was not found.",
+    )
 
 
 @customer_required
 @require_GET
 def invoice_pay_card_return(request, *, customer, number):
     """Back from the hosted page (?session_id=…): record what the gateway says."""
-    invoice = _invoice_or_404(customer, number)
-    session_id = request.GET.get("session_id", "")
-    if not session_id or not invoice.payments.filter(gateway_ref=session_id).exists():
-        messages.error(request, "This payment was not found.")
-        return redirect("portal:invoice_detail", invoice.number)
-    try:
-        payment = payment_hosted_finish(
-            customer=customer, session_id=session_id, actor=request.user
-        )
-    except BillingError as error:
-        messages.error(request, error.message)
-        return redirect("portal:invoice_detail", invoice.number)
-    return _outcome(request, invoice, payment)
+    return _returned(
+        request,
+        customer,
+        number,
+        param="session_id",
+        finish=lambda payment, ref: payment_hosted_finish(
+            customer=customer, session_id=ref, actor=request.user
+        ),
+        not_found="This payment was not found.",
+    )
 
 
 @customer_required
 @require_GET
 def invoice_pay_paypal_return(request, *, customer, number):
     """Back from PayPal's approval (?token=<order id>): capture the order."""
-    invoice = _invoice_or_404(customer, number)
-    order_id = request.GET.get("token", "")
-    if not order_id or not invoice.payments.filter(gateway_ref=order_id).exists():
-        messages.error(request, "This PayPal payment was not found.")
-        return redirect("portal:invoice_detail", invoice.number)
-    try:
-        payment = payment_paypal_capture(customer=customer, order_id=order_id, actor=request.user)
-    except BillingError as error:
-        messages.error(request, error.message)
-        return redirect("portal:invoice_detail", invoice.number)
-    return _outcome(request, invoice, payment)
+    return _returned(
+        request,
+        customer,
+        number,
+        param="token",
+        finish=lambda payment, ref: payment_paypal_capture(
+            customer=customer, order_id=ref, actor=request.user
+        ),
+        not_found="This PayPal payment was not found.",
+    )
 
 
 @customer_required
