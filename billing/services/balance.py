@@ -141,48 +141,24 @@ def balance_adjust_by_staff(
     return entry
 
 
-def balance_charge(
+def balance_instance_cost(
     *,
     customer_id: int,
-    amount: Decimal,
+    cost: Decimal,
     key: str,
     reason: str,
     instance_id: int,
     period_start: datetime,
     period_end: datetime,
 ) -> BalanceEntry:
-    """Takes `amount` (positive) for an instance; refused when the balance is short."""
-    if amount <= 0:
-        raise ValueError("A charge is a positive amount")
+    """An instance's cost for a period: a positive `cost` is taken from the balance
+    (refused when the balance is short), a negative one is given back."""
+    if cost == 0:
+        raise ValueError("An instance cost is never zero")
     return balance_write(
         customer_id=customer_id,
-        amount=-amount,
-        kind=BalanceKind.INSTANCE_CHARGE,
-        key=key,
-        reason=reason,
-        instance_id=instance_id,
-        period_start=period_start,
-        period_end=period_end,
-    )
-
-
-def balance_refund(
-    *,
-    customer_id: int,
-    amount: Decimal,
-    key: str,
-    reason: str,
-    instance_id: int,
-    period_start: datetime,
-    period_end: datetime,
-) -> BalanceEntry:
-    """Gives `amount` (positive) back for an instance."""
-    if amount <= 0:
-        raise ValueError("A refund is a positive amount")
-    return balance_write(
-        customer_id=customer_id,
-        amount=amount,
-        kind=BalanceKind.INSTANCE_REFUND,
+        amount=-cost,
+        kind=BalanceKind.INSTANCE_CHARGE if cost > 0 else BalanceKind.INSTANCE_REFUND,
         key=key,
         reason=reason,
         instance_id=instance_id,

@@ -32,7 +32,7 @@ from audit.services import Actor, audit_record
 from billing.errors import PREVIEW_CHANGED, BillingError
 from billing.models import BalanceEntry, Customer
 from billing.money import money_format, round_money
-from billing.services.balance import BALANCE_CURRENCY, balance_charge, balance_refund
+from billing.services.balance import BALANCE_CURRENCY, balance_instance_cost
 from billing.services.locks import lock_customer, lock_instance
 from fleet.models import Instance, InstanceOption, InstancePackage
 
@@ -250,9 +250,9 @@ def instance_enable(
     fields = ["enabled", "updated_at"]
     if quote.period_end is not None:
         if quote.amount > 0:
-            balance_charge(
+            balance_instance_cost(
                 customer_id=customer.pk,
-                amount=quote.amount,
+                cost=quote.amount,
                 key=f"instance:{instance.pk}:enable:{quote.period_end.isoformat()}",
                 reason=f"{instance.name}: enabled until 00:00 UTC",
                 instance_id=instance.pk,
@@ -392,10 +392,9 @@ def instance_change_settings(
         raise _refuse_short(quote)
     if quote.amount != 0:
         count = BalanceEntry.objects.filter(instance_id=instance.pk).count()
-        write = balance_charge if quote.amount > 0 else balance_refund
-        write(
+        balance_instance_cost(
             customer_id=customer.pk,
-            amount=abs(quote.amount),
+            cost=quote.amount,
             key=f"instance:{instance.pk}:change:{count + 1}",
             reason=f"{instance.name}: settings changed",
             instance_id=instance.pk,
