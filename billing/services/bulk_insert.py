@@ -7,7 +7,7 @@ dict for JSON columns, *_id for foreign keys, <name>_currency for money columns)
 import json
 
 from django.db import connection, connections, router
-from django.db.models import Model
+from django.db.models import JSONField, Model
 from django.db.models.expressions import RawSQL
 
 
@@ -22,6 +22,11 @@ def bulk_insert_rows(*, model: type[Model], rows: list[dict]) -> list[int]:
     table = model._meta.db_table
     quote = connection.ops.quote_name
     columns = ["id", *rows[0]]
+    # JSON columns are dumped once per distinct value (a customer's bill-to is one dict
+    # shared by all its invoices), by object identity.
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    json_columns = [i for i, name in enumerate(rows[0]) if isinstance(fields[name], JSONField)]
+    dumped: dict[int, str] = {}
     with connection.cursor() as cursor:
         # Ids drawn from the table's own sequence first, so COPY can write them.
         cursor.execute(
@@ -33,10 +38,36 @@ def bulk_insert_rows(*, model: type[Model], rows: list[dict]) -> list[int]:
             f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
         ) as copy:
             for pk, row in zip(ids, rows, strict=True):
-                copy.write_row(
-                    (pk, *(json.dumps(v) if isinstance(v, dict) else v for v in row.values()))
-                )
+                values = [pk, *row.values()]
+                for i in json_columns:
+                    value = values[i + 1]
+                    if value is not None:
+                        key = id(value)
+                        if key not in dumped:
+                            dumped[key] = json.dumps(value)
+                        values[i + 1] = dumped[key]
+                copy.write_row(values)
     return ids
+
+
+def pg_array(values) -> str:
+    """A PostgreSQL array literal ('{1,2,NULL}') for numbers and dates, to pass as one
+    text parameter cast in SQL (`%s::bigint[]`): a join in C instead of the driver
+    adapting each element (most of the cost of a 2,000-element array parameter)."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
+def pg_text_array(values) -> str:
+    """A PostgreSQL text array literal, every element quoted (backslash and double quote
+    escaped), None as NULL: for `%s::text[]`, see pg_array."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+        + "}"
+    )
 
 
 def ids_in(ids) -> "list[int] | RawSQL":
@@ -46,5 +77,5 @@ def ids_in(ids) -> "list[int] | RawSQL":
     itself. Same rows either way."""
     ids = list(ids)
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+        return RawSQL("SELECT unnest(%s::bigint[])", [pg_array(ids)])
     return ids

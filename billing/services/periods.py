@@ -4,10 +4,12 @@ the subscription's own day (billing_day). End dates are exclusive."""
 
 import calendar
 from datetime import date
+from functools import lru_cache
 
 from billing.models import Interval
 
 
+@lru_cache(maxsize=4096)  # pure; a night's renewals ask for a handful of dates
 def _clamped(year: int, month: int, day: int) -> date:
     return date(year, month, min(day, calendar.monthrange(year, month)[1]))
 

@@ -44,7 +44,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.notifications import notify_invoices_issued_later
-from billing.services.bulk_insert import ids_in
+from billing.services.bulk_insert import ids_in, pg_array
 from billing.services.collection import collection_start
 from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
 from billing.services.periods import period_end_for
@@ -146,10 +146,6 @@ def _draft(*, customer_id: int, subscription_id: int, public_id: str, line: Line
     )
 
 
-def _plain(values: dict) -> dict:
-    return {key: str(value) for key, value in values.items()}
-
-
 # What a chunk reads of each subscription: plain values, no model instance per row.
 _CHUNK_FIELDS = (
     "pk",
@@ -167,66 +163,107 @@ _CHUNK_FIELDS = (
 )
 
 
-def _audit_renewed(*, actor: Actor, audits: list[tuple[dict, dict, dict]]) -> None:
-    """One "subscription.renew" row per subscription (before and after: the period, and
-    the quantity when a pending one took effect), all values as text. On PostgreSQL one
-    INSERT ... SELECT over arrays, in the chunk's order; elsewhere audit_record_many."""
-    if connection.vendor != "postgresql":
-        audit_record_many(
-            actor=actor,
-            entries=[
-                (
-                    "subscription.renew",
-                    (
-                        Subscription._meta.label,
-                        s["pk"],
-                        f"{s['public_id']} {s['organization_name']}",
-                    ),
-                    _plain(before),
-                    _plain(after),
-                )
-                for s, before, after in audits
-            ],
-        )
+@dataclass(frozen=True)
+class PeriodMove:
+    """A subscription's move to its new period, as read under its row lock: the period
+    it leaves, and the quantity it takes when a pending one takes effect (else None)."""
+
+    subscription: dict  # the chunk's plain values (_CHUNK_FIELDS)
+    start: date
+    end: date
+    quantity: int | None
+
+
+def _subscriptions_move(*, actor: Actor, moves: list[PeriodMove]) -> None:
+    """Moves the subscriptions to their new periods (and pending quantities) with one
+    "subscription.renew" audit row each (before and after: the period, and the quantity
+    when a pending one took effect; values as text).
+
+    On PostgreSQL one statement: the audit rows are read from the rows before the UPDATE
+    of the same statement (one snapshot), in the chunk's order. Elsewhere one UPDATE per
+    distinct new period (most subscriptions share a billing date) and audit_record_many."""
+    if connection.vendor == "postgresql":
+        _subscriptions_move_postgresql(actor=actor, moves=moves)
         return
-    columns: tuple[list, ...] = ([], [], [], [], [], [], [])
-    for s, before, after in audits:
-        for column, value in zip(
-            columns,
+    same_move: dict[tuple[date, date], list[int]] = defaultdict(list)
+    for move in moves:
+        pk = move.subscription["pk"]
+        if move.quantity is None:
+            same_move[(move.start, move.end)].append(pk)
+        else:
+            Subscription.objects.filter(pk=pk).update(
+                quantity=move.quantity,
+                pending_quantity=None,
+                current_period_start=move.start,
+                current_period_end=move.end,
+            )
+    for (start, end), ids in same_move.items():
+        Subscription.objects.filter(pk__in=ids).update(
+            current_period_start=start, current_period_end=end
+        )
+    entries = []
+    for move in moves:
+        s = move.subscription
+        after = {"period_start": str(move.start), "period_end": str(move.end)}
+        if move.quantity is not None:
+            after["quantity"] = str(move.quantity)
+        entries.append(
             (
-                s["pk"],
-                f"{s['public_id']} {s['organization_name']}"[:200],
-                before["period_start"],
-                before["period_end"],
-                after["period_start"],
-                after["period_end"],
-                str(after["quantity"]) if "quantity" in after else None,
-            ),
-            strict=True,
-        ):
-            column.append(value)
+                "subscription.renew",
+                (Subscription._meta.label, s["pk"], f"{s['public_id']} {s['organization_name']}"),
+                {
+                    "period_start": str(s["current_period_start"]),
+                    "period_end": str(s["current_period_end"]),
+                },
+                after,
+            )
+        )
+    audit_record_many(actor=actor, entries=entries)
+
+
+def _subscriptions_move_postgresql(*, actor: Actor, moves: list[PeriodMove]) -> None:
     actor_id, label = audit_actor_columns(actor)
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO audit_auditentry
-                (created_at, actor_id, actor_label, action, target_type, target_id,
-                 target_repr, before, after)
-            SELECT %s, %s, %s, 'subscription.renew', %s, v.id::text, v.repr,
-                   jsonb_build_object(
-                       'period_start', to_char(v.bs, 'YYYY-MM-DD'),
-                       'period_end', to_char(v.be, 'YYYY-MM-DD')),
-                   jsonb_build_object(
-                       'period_start', to_char(v.s, 'YYYY-MM-DD'),
-                       'period_end', to_char(v.e, 'YYYY-MM-DD'))
-                   || CASE WHEN v.q IS NULL THEN '{}'::jsonb
-                           ELSE jsonb_build_object('quantity', v.q) END
-            FROM unnest(%s::bigint[], %s::text[], %s::date[], %s::date[], %s::date[],
-                        %s::date[], %s::text[]) WITH ORDINALITY
-                 AS v(id, repr, bs, be, s, e, q, n)
-            ORDER BY v.n
+            WITH v AS (
+                SELECT * FROM unnest(%s::bigint[], %s::date[], %s::date[], %s::integer[])
+                    WITH ORDINALITY AS v(id, s, e, q, n)
+            ), audit AS (
+                INSERT INTO audit_auditentry
+                    (created_at, actor_id, actor_label, action, target_type, target_id,
+                     target_repr, before, after)
+                SELECT %s, %s, %s, 'subscription.renew', %s, v.id::text,
+                       left(sub.public_id || ' ' || sub.organization_name, 200),
+                       jsonb_build_object(
+                           'period_start', to_char(sub.current_period_start, 'YYYY-MM-DD'),
+                           'period_end', to_char(sub.current_period_end, 'YYYY-MM-DD')),
+                       jsonb_build_object(
+                           'period_start', to_char(v.s, 'YYYY-MM-DD'),
+                           'period_end', to_char(v.e, 'YYYY-MM-DD'))
+                       || CASE WHEN v.q IS NULL THEN '{}'::jsonb
+                               ELSE jsonb_build_object('quantity', v.q::text) END
+                FROM v JOIN billing_subscription sub ON sub.id = v.id
+                ORDER BY v.n
+            )
+            UPDATE billing_subscription sub
+            SET current_period_start = v.s,
+                current_period_end = v.e,
+                quantity = coalesce(v.q, sub.quantity),
+                pending_quantity = CASE WHEN v.q IS NULL THEN sub.pending_quantity END
+            FROM v
+            WHERE sub.id = v.id
             """,
-            [timezone.now(), actor_id, label, Subscription._meta.label, *columns],
+            [
+                pg_array(move.subscription["pk"] for move in moves),
+                pg_array(move.start for move in moves),
+                pg_array(move.end for move in moves),
+                pg_array(move.quantity for move in moves),
+                timezone.now(),
+                actor_id,
+                label,
+                Subscription._meta.label,
+            ],
         )
 
 
@@ -270,10 +307,8 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
         ).values_list("subscription_id", "period_start")
     )
     drafts: list[InvoiceDraft] = []
-    same_move: dict[tuple[date, date], list[int]] = defaultdict(list)
-    changed: list[tuple[int, int, date, date]] = []
+    moves: list[PeriodMove] = []
     licence_changes: list[tuple[int, int]] = []  # (organization id, licences)
-    audits = []
     lines: dict[tuple, LineDraft] = {}  # shared: frozen, most subscriptions bill alike
     for subscription in subscriptions:
         pk = subscription["pk"]
@@ -285,7 +320,6 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
             plan=plan, quantity=quantity, devices=devices.get(subscription["organization_id"], {})
         )
         start, end = subscription["current_period_start"], subscription["current_period_end"]
-        before = {"period_start": start, "period_end": end}
         while end <= today:
             start, end = (
                 end,
@@ -310,36 +344,26 @@ def _renew_locked_chunk(*, subscription_ids: list[int], today: date, actor: Acto
                         line=lines[key],
                     )
                 )
-        after = {"period_start": start, "period_end": end}
-        if subscription["pending_quantity"]:
-            after.update(quantity=quantity)
-            if subscription["organization_id"]:
-                licence_changes.append((subscription["organization_id"], quantity))
-            changed.append((pk, quantity, start, end))
-        else:
-            same_move[(start, end)].append(pk)
-        audits.append((subscription, before, after))
+        pending = bool(subscription["pending_quantity"])
+        if pending and subscription["organization_id"]:
+            licence_changes.append((subscription["organization_id"], quantity))
+        moves.append(
+            PeriodMove(
+                subscription=subscription,
+                start=start,
+                end=end,
+                quantity=quantity if pending else None,
+            )
+        )
     invoices = invoices_issue_many(drafts=drafts, actor=actor)
     notify_invoices_issued_later(invoice_ids=[i.pk for i in invoices])  # on commit, a task
-    # Most subscriptions share a billing date: one UPDATE per distinct new period.
-    for (start, end), ids in same_move.items():
-        Subscription.objects.filter(pk__in=ids_in(ids)).update(
-            current_period_start=start, current_period_end=end
-        )
-    for pk, quantity, start, end in changed:
-        Subscription.objects.filter(pk=pk).update(
-            quantity=quantity,
-            pending_quantity=None,
-            current_period_start=start,
-            current_period_end=end,
-        )
+    _subscriptions_move(actor=actor, moves=moves)
     if licence_changes:
         organizations = Organization.objects.in_bulk([org_id for org_id, _ in licence_changes])
         for org_id, licences in licence_changes:
             organization_set_billing_state(
                 organization=organizations[org_id], actor=actor, licence_count=licences
             )
-    _audit_renewed(actor=actor, audits=audits)
     open_ids = [i.pk for i in invoices if i.status == InvoiceStatus.OPEN]
     collection_start(invoice_ids=open_ids)
     return RenewalResult(
