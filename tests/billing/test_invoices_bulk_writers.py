@@ -116,7 +116,7 @@ def test_the_set_based_writer_writes_what_the_orm_writer_writes(on_postgres, mon
         plan = PlanFactory()
         start, end = date(2026, 12, 1), date(2027, 1, 1)
         return [
-                    renewal_draft(subscription=core, plan=plan, quantity=7, start=start, end=end),
+            renewal_draft(subscription=core, plan=plan, quantity=7, start=start, end=end),
             renewal_draft(subscription=other, plan=plan, quantity=3, start=start, end=end),
             renewal_draft(
                 subscription=usd,
@@ -129,8 +129,12 @@ def test_the_set_based_writer_writes_what_the_orm_writer_writes(on_postgres, mon
                 customer=french,
                 kind=InvoiceKind.ONE_OFF,
                 lines=[
-                    LineDraft(description="Set-up, on site", quantity=2, unit_price=Decimal("9.99")),
-                    LineDraft(description="Training; 1/2 day", quantity=1, unit_price=Decimal("0.01")),
+                    LineDraft(
+                        description="Set-up, on site", quantity=2, unit_price=Decimal("9.99")
+                    ),
+                    LineDraft(
+                        description="Training; 1/2 day", quantity=1, unit_price=Decimal("0.01")
+                    ),
                 ],
             ),
         ]
@@ -157,7 +161,7 @@ def test_the_set_based_writer_writes_what_the_orm_writer_writes(on_postgres, mon
 
 
 def test_array_literals_carry_any_text_and_null(on_postgres):
-    texts = ['plain', 'with "quotes"', "back\\slash", "comma, {brace}", "", None, "NULL", " sp "]
+    texts = ["plain", 'with "quotes"', "back\\slash", "comma, {brace}", "", None, "NULL", " sp "]
     numbers = [1, None, 3]
     days = [date(2026, 12, 1), None]
     with connection.cursor() as cursor:
