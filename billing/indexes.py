@@ -1,4 +1,5 @@
-"""Index helpers shared by the billing and fleet models."""
+"""Index helpers. PatternIndex is no longer on a model (the unique number has its own
+pattern index) but migration 0010 still builds it."""
 
 from django.db import models
 

@@ -6,9 +6,8 @@ dict for JSON columns, *_id for foreign keys, <name>_currency for money columns)
 
 import json
 
-from django.db import connection, connections, router
+from django.db import connections, router
 from django.db.models import JSONField, Model
-from django.db.models.expressions import RawSQL
 
 
 def bulk_insert_rows(*, model: type[Model], rows: list[dict]) -> list[int]:
@@ -47,35 +46,4 @@ def bulk_insert_rows(*, model: type[Model], rows: list[dict]) -> list[int]:
                             dumped[key] = json.dumps(value)
                         values[i + 1] = dumped[key]
                 copy.write_row(values)
-    return ids
-
-
-def pg_array(values) -> str:
-    """A PostgreSQL array literal ('{1,2,NULL}') for numbers and dates, to pass as one
-    text parameter cast in SQL (`%s::bigint[]`): a join in C instead of the driver
-    adapting each element (most of the cost of a 2,000-element array parameter)."""
-    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
-
-
-def pg_text_array(values) -> str:
-    """A PostgreSQL text array literal, every element quoted (backslash and double quote
-    escaped), None as NULL: for `%s::text[]`, see pg_array."""
-    return (
-        "{"
-        + ",".join(
-            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for v in values
-        )
-        + "}"
-    )
-
-
-def ids_in(ids) -> "list[int] | RawSQL":
-    """The right-hand side of `pk__in=` for a chunk of ids. On PostgreSQL one array
-    parameter, `IN (SELECT unnest(ARRAY[...]))`: 2,000 ids are one value, not 2,000
-    placeholders that Django prepares and the driver parses one by one. Elsewhere the list
-    itself. Same rows either way."""
-    ids = list(ids)
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [pg_array(ids)])
     return ids

@@ -33,7 +33,6 @@ from billing.models import (
     PaymentStatus,
 )
 from billing.notifications import notify_payment_action_required, notify_payment_failed
-from billing.services.bulk_insert import ids_in
 from billing.services.payment_methods import payment_method_default
 from billing.services.payments import (
     invoice_pay_url,
@@ -58,7 +57,7 @@ def collection_schedule(*, invoice_ids: list[int], today: date) -> list[int]:
     """Marks the new invoices whose customer can be charged off-session as due today;
     returns their ids. A fixed number of queries, whatever the count (nightly renewals)."""
     invoices = Invoice.objects.filter(
-        pk__in=ids_in(invoice_ids), status=InvoiceStatus.OPEN, amount_due__gt=0
+        pk__in_ids=invoice_ids, status=InvoiceStatus.OPEN, amount_due__gt=0
     )
     chargeable = PaymentMethod.objects.filter(
         customer_id__in=invoices.values("customer_id"),
@@ -67,7 +66,7 @@ def collection_schedule(*, invoice_ids: list[int], today: date) -> list[int]:
         kind__in=OFF_SESSION_KINDS,
     ).values("customer_id")
     due = list(invoices.filter(customer_id__in=chargeable).values_list("pk", flat=True))
-    Invoice.objects.filter(pk__in=ids_in(due)).update(next_collection_on=today)
+    Invoice.objects.filter(pk__in_ids=due).update(next_collection_on=today)
     return due
 
 

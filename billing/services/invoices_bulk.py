@@ -29,7 +29,8 @@ from billing.models import (
     Subscription,
 )
 from billing.money import round_money
-from billing.services.bulk_insert import bulk_insert_rows, pg_array, pg_text_array
+from billing.pg_arrays import pg_array, pg_text_array
+from billing.services.bulk_insert import bulk_insert_rows
 from billing.services.invoices import invoice_bill_to, invoice_settle
 from billing.services.locks import lock_customers
 from billing.services.numbering import number_next_block
@@ -143,15 +144,16 @@ def _terms(*, draft: InvoiceDraft, currency: str, treatment: VatTreatment, avail
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Planned:
-    """One invoice to write: whom it bills, its number, and its terms (an index)."""
+    """One invoice to write: whom it bills, its terms (an index) and, once drawn, its
+    number."""
 
     customer_id: int
     subscription_id: int | None
     idempotency_key: str | None
-    number: str
     terms: int
+    number: str = ""
 
 
 def invoices_issue_many(
@@ -168,16 +170,13 @@ def invoices_issue_many(
     customers = lock_customers(pks=(d.customer_id for d in drafts))
     balances = {pk: customer.credit_balance for pk, customer in customers.items()}
     locked_balances = dict(balances)
-    numbers = number_next_block(
-        series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year, count=len(drafts)
-    )
     treatments: dict[int, VatTreatment] = {}
     bill_tos: dict[int, dict] = {}
     terms: list[_Terms] = []
     terms_index: dict[tuple, int] = {}
     planned: list[_Planned] = []
     used_by_customer: dict[int, Decimal] = defaultdict(Decimal)
-    for draft, number in zip(drafts, numbers, strict=True):
+    for draft in drafts:
         customer = customers[draft.customer_id]
         if customer.pk not in treatments:
             treatments[customer.pk] = vat_treatment_for(
@@ -215,10 +214,16 @@ def invoices_issue_many(
                 customer_id=customer.pk,
                 subscription_id=draft.subscription_id,
                 idempotency_key=draft.idempotency_key,
-                number=number,
                 terms=index,
             )
         )
+    # The numbers last, just before the write: the sequence stays locked until commit
+    # and every invoice issued meanwhile, anywhere, waits for it.
+    numbers = number_next_block(
+        series=settings.BILLING_INVOICE_PREFIX, year=issued_on.year, count=len(drafts)
+    )
+    for invoice, number in zip(planned, numbers, strict=True):
+        invoice.number = number
     write = _write_postgresql if _vendor() == "postgresql" else _write_orm
     ids = write(
         actor=actor,

@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from billing.models import Customer, Invoice, Subscription
-from billing.services.bulk_insert import ids_in
 
 
 def _require_transaction() -> None:
@@ -53,7 +52,7 @@ def lock_customers(*, pks: Iterable[int]) -> dict[int, Customer]:
         customer.pk: customer
         for customer in Customer.objects.select_for_update(of=("self",))
         .select_related("contact")
-        .filter(pk__in=ids_in(sorted(set(pks))))
+        .filter(pk__in_ids=sorted(set(pks)))
         .order_by("pk")
     }
 

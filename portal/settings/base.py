@@ -210,7 +210,7 @@ CELERY_BEAT_SCHEDULE = {
 BILLING_INVOICE_DUE_DAYS = env.int("BILLING_INVOICE_DUE_DAYS", default=14)
 BILLING_INVOICE_PREFIX = env.str("BILLING_INVOICE_PREFIX", default="CAJ")
 # Subscriptions renewed per chunk: one transaction and one task each (the nightly fan-out).
-BILLING_RENEWAL_CHUNK_SIZE = env.int("BILLING_RENEWAL_CHUNK_SIZE", default=2000)
+BILLING_RENEWAL_CHUNK_SIZE = env.int("BILLING_RENEWAL_CHUNK_SIZE", default=5000)
 BILLING_SELLER = {
     "name": "CAJ Mobility SAS",
     "address": "12 rue de la Paix, 75002 Paris, France",

@@ -12,8 +12,8 @@ from django.db import connection, transaction
 
 from audit.models import AuditEntry
 from billing.models import CreditEntry, Customer, Invoice, InvoiceKind, InvoiceLine
+from billing.pg_arrays import pg_array, pg_text_array
 from billing.services import invoices_bulk
-from billing.services.bulk_insert import pg_array, pg_text_array
 from billing.services.credit import credit_grant_by_staff
 from billing.services.invoices_bulk import InvoiceDraft, LineDraft, invoices_issue_many
 from billing.services.renewals import renewal_draft
