@@ -156,6 +156,7 @@ def celery_worker(settings, tmp_path, transactional_db):
         pytest.fail("CI needs REDIS_URL for the Celery worker tests")
     changed = (
         "broker_url",
+        "broker_transport",
         "result_backend",
         "broker_transport_options",
         "task_always_eager",
@@ -165,6 +166,7 @@ def celery_worker(settings, tmp_path, transactional_db):
     if settings.REDIS_URL:
         app.conf.update(
             broker_url=settings.REDIS_URL,
+            broker_transport=None,
             result_backend=settings.REDIS_URL,
             broker_transport_options={},
         )
@@ -173,6 +175,7 @@ def celery_worker(settings, tmp_path, transactional_db):
         queue.mkdir()
         app.conf.update(
             broker_url="filesystem://",
+            broker_transport="portal.broker_filesystem:Transport",
             result_backend=f"file://{tmp_path}",
             broker_transport_options={
                 "data_folder_in": str(queue),

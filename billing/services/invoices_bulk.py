@@ -1,7 +1,9 @@
 """Issuing many invoices in one transaction (nightly renewals): the same rules as
 invoices.invoice_finalize (gapless number, credit used first before VAT, VAT, bill-to
 frozen, zero total paid at once), with a fixed number of queries per batch instead of
-per invoice.
+per invoice. The amounts are computed in Python once per distinct set of terms; on
+PostgreSQL one set-based statement writes the rows (_write_postgresql), elsewhere
+bulk_create (_write_orm): tests/billing/test_invoices_bulk_writers.py holds them equal.
 
 Locks, in the order of services/locks.py: the caller holds the subscriptions; then the
 customers' rows (their credit, in id order), then the number sequence (once per batch).

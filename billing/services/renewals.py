@@ -166,8 +166,9 @@ _CHUNK_FIELDS = (
 
 @dataclass(frozen=True)
 class PeriodMove:
-    """A subscription's move to its new period, as read under its row lock: the period
-    it leaves, and the quantity it takes when a pending one takes effect (else None)."""
+    """A subscription's move to its new period [start, end): `subscription` holds its
+    values read under the row lock (the period it leaves), `quantity` the one it takes
+    when a pending quantity takes effect (else None)."""
 
     subscription: dict  # the chunk's plain values (_CHUNK_FIELDS)
     start: date

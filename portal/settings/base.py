@@ -163,6 +163,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@caj.example"
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server).
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# Without Redis: kombu's filesystem transport, writing each message atomically.
+CELERY_BROKER_TRANSPORT = None if REDIS_URL else "portal.broker_filesystem:Transport"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {}
     if REDIS_URL
