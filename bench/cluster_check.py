@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import database_create  # noqa: E402
+
 PAGES = ["/subscriptions/", "/invoices/", "/credit/", "/balance/", "/instances/", "/account/"]
 ANONYMOUS = ["/healthz", "/login/"]
 
@@ -45,28 +47,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _fresh_database(database_url: str) -> str:
-    import psycopg
-    from environ import Env
-    from psycopg import sql
-
-    config = Env.db_url_config(database_url)
-    name = config["NAME"]
-    with psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
 
 
 def _get(url: str, cookie: str | None = None) -> tuple[int, bytes]:
@@ -180,7 +160,7 @@ def main() -> int:
     import redis
 
     started = time.monotonic()
-    name = _fresh_database(args.database_url)
+    name = database_create(args.database_url, fresh=True)
     redis.Redis.from_url(args.redis_url).flushdb()
     port = _free_port()
     secret_key = "cluster-check-" + secrets.token_hex(24)

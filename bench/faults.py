@@ -43,6 +43,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.databases import database_create  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 
 FAULTS = ("sigkill", "redis", "dbdrop")
@@ -158,25 +161,6 @@ class Worker:
 
 
 # ---- the database: fresh, seeded, reset -------------------------------------------------
-
-
-def _fresh_database(database_url: str) -> None:
-    import psycopg
-    from environ import Env
-    from psycopg import sql
-
-    config = Env.db_url_config(database_url)
-    with psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        name = sql.Identifier(config["NAME"])
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
 def _reset() -> None:
@@ -483,7 +467,7 @@ def main() -> int:
         raise SystemExit(f"runs are {RUNS}, faults {FAULTS}")
 
     bench = Bench(args)
-    _fresh_database(args.database_url)
+    database_create(args.database_url, fresh=True)
     os.environ.update({k: v for k, v in bench.env.items() if k != "FAULTS_VISIBILITY_TIMEOUT"})
     os.environ["PGAPPNAME"] = "faults_bench"
     import django

@@ -15,7 +15,6 @@ instances_per_second=<n> peak_rss_mb=<n>
 """
 
 import argparse
-import os
 import resource
 import sys
 import time
@@ -24,36 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import database_create, django_configure  # noqa: E402
+
 SETUP_BATCH = 5000
-
-
-def _configure(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
-    import django
-
-    django.setup()
-
-
-def _create_database(database_url: str) -> None:
-    import psycopg
-    from environ import Env
-    from psycopg import sql
-
-    config = Env.db_url_config(database_url)
-    admin = psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        name = config["NAME"]
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _reset() -> None:
@@ -176,8 +148,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("This benchmark runs on PostgreSQL: pass a postgres:// URL.")
-    _create_database(args.database_url)
-    _configure(args.database_url)
+    database_create(args.database_url)
+    django_configure(args.database_url)
     from django.core.management import call_command
     from django.utils import timezone
 

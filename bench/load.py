@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -31,27 +30,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.databases import database_create, django_configure  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 
-from renewals import _create_database  # noqa: E402
 
 CUSTOMERS = 10_000
 SUBSCRIPTIONS_PER_CUSTOMER = 2
 INVOICES_PER_CUSTOMER = 5
 DEVICES = 20
 DEVICES_LARGE = 520  # every 100th organization: 19,800 x 20 + 200 x 520 = 500,000
-
-
-def _configure(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"
-    # DEBUG off refuses the demo key; gunicorn inherits this one, so the sessions this
-    # process writes are valid there.
-    os.environ.setdefault("SECRET_KEY", "load-bench-" + secrets.token_urlsafe(32))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings.base"
-    import django
-
-    django.setup()
 
 
 def _reset() -> None:
@@ -240,8 +229,8 @@ def main() -> None:
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("This benchmark runs on PostgreSQL: pass a postgres:// URL.")
 
-    _create_database(args.database_url)
-    _configure(args.database_url)
+    database_create(args.database_url)
+    django_configure(args.database_url, secret_prefix="load-bench-")
     from django.core.management import call_command
     from django.utils import timezone
 

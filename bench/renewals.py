@@ -12,9 +12,7 @@ The last line reads: invoices_per_second=<n> peak_rss_mb=<n>
 """
 
 import argparse
-import os
 import resource
-import secrets
 import sys
 import time
 from datetime import timedelta
@@ -23,40 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import database_create, django_configure  # noqa: E402
+
 SQLITE_DEFAULT = Path(__file__).resolve().parent.parent / "var" / "renewals_bench.sqlite3"
 SETUP_BATCH = 2000  # subscriptions inserted per batch while preparing the database
-
-
-def _configure(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"  # DEBUG keeps every query in memory
-    # With DEBUG off the settings refuse the demo key; the benchmark signs nothing.
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
-    import django
-
-    django.setup()
-
-
-def _create_database(database_url: str) -> None:
-    import psycopg
-    from environ import Env
-    from psycopg import sql
-
-    config = Env.db_url_config(database_url)
-    name = config["NAME"]
-    admin = psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _reset() -> None:
@@ -230,12 +198,12 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=None, help="default: the service's")
     args = parser.parse_args()
     if args.database_url.startswith(("postgres://", "postgresql://")):
-        _create_database(args.database_url)
+        database_create(args.database_url)
     elif args.database_url.startswith("sqlite:///"):
         Path(args.database_url.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
     else:
         raise SystemExit("Pass a postgres:// or sqlite:/// URL.")
-    _configure(args.database_url)
+    django_configure(args.database_url)
     from django.core.management import call_command
 
     from billing.services.renewals import RENEWAL_CHUNK_SIZE, renewals_run

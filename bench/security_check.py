@@ -39,7 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cluster_check import _free_port, _fresh_database, _wait  # noqa: E402
+from bench.cluster_check import _free_port, _wait  # noqa: E402
+from bench.databases import database_create  # noqa: E402
 
 KNOWN = "billing@acme.example"  # the demo's billing contact
 POLICY = ("default-src 'self'", "frame-ancestors 'none'", "form-action 'self'")
@@ -267,7 +268,7 @@ def main() -> int:
 
     import redis
 
-    name = _fresh_database(args.database_url)
+    name = database_create(args.database_url, fresh=True)
     redis.Redis.from_url(args.redis_url).flushdb()
     port = _free_port()
     secret_key = "security-check-" + secrets.token_hex(24)

@@ -2,6 +2,7 @@
 billing/services/customers.py."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 
 from billing.countries import COUNTRY_CHOICES
@@ -92,7 +93,7 @@ class SignUpForm(forms.Form):
     country = forms.ChoiceField(
         label="Country",
         choices=COUNTRY_CHOICES,
-        initial="FR",
+        initial=lambda: settings.SIGNUP_DEFAULT_COUNTRY,
         help_text="Where your company is established: it decides the VAT on your invoices.",
     )
 
