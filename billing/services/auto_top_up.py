@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from billing.gateways import card_gateway
 from billing.gateways import interface as gw
@@ -30,6 +29,11 @@ from billing.models import (
 from billing.money import round_money
 from billing.services.balance import BALANCE_CURRENCY, balance_top_up
 from billing.services.instances import daily_price_of, option_prices
+from billing.services.payments import (
+    gateway_customer,
+    payment_gateway_failed,
+    payment_record_result,
+)
 from fleet.models import Instance, InstancePackage
 
 
@@ -99,16 +103,7 @@ def auto_top_up_due(
     return amount
 
 
-def _record(*, payment: Payment, status: str, ref: str = "", code: str = "", message: str = ""):
-    Payment.objects.filter(pk=payment.pk).update(
-        status=status,
-        gateway_ref=ref or payment.gateway_ref,
-        error_code=code[:50],
-        error_message=message[:300],
-        succeeded_at=timezone.now() if status == PaymentStatus.SUCCEEDED else None,
-        updated_at=timezone.now(),
-    )
-    payment.refresh_from_db()
+AUTO_TOP_UP_ACTOR = "automatic-top-up"  # the audit rows of its payments
 
 
 def auto_top_up_run(
@@ -136,7 +131,6 @@ def auto_top_up_run(
             )
     except IntegrityError:
         return None  # another worker took today's attempt
-    from billing.services.payments import gateway_customer
 
     request = gw.ChargeRequest(
         customer=gateway_customer(customer=customer),
@@ -148,38 +142,25 @@ def auto_top_up_run(
         off_session=True,
         metadata={"payment": str(payment.pk), "kind": "auto_top_up"},
     )
+    # Recorded through the payment's row lock like every other attempt: a webhook for
+    # this charge may record it first, and a final payment is never changed again.
     try:
         result = card_gateway().charge(request)
     except GatewayError as error:
-        _record(payment=payment, status=PaymentStatus.FAILED, code=error.code, message=str(error))
-        _notify_failed(customer=customer, payment=payment)
-        return payment
-    if result.status == gw.SUCCEEDED:
-        with transaction.atomic():
-            _record(payment=payment, status=PaymentStatus.SUCCEEDED, ref=result.gateway_ref)
-            balance_top_up(
-                customer=customer,
-                amount=payment.amount,
-                key=f"payment:{payment.pk}",
-                reason="Automatic top-up by card",
-                payment=payment,
-                automatic=True,
-            )
-    elif result.status == gw.PENDING:
-        _record(payment=payment, status=PaymentStatus.PENDING, ref=result.gateway_ref)
+        payment = payment_gateway_failed(payment=payment, error=error, actor=AUTO_TOP_UP_ACTOR)
     else:
-        status = (
-            PaymentStatus.REQUIRES_ACTION
-            if result.status == gw.REQUIRES_ACTION
-            else PaymentStatus.FAILED
-        )
-        _record(
-            payment=payment,
-            status=status,
-            ref=result.gateway_ref,
-            code=result.error_code or result.status,
-            message=result.error_message or "The card needs the cardholder to confirm.",
-        )
+        with transaction.atomic():
+            payment = payment_record_result(payment=payment, result=result, actor=AUTO_TOP_UP_ACTOR)
+            if payment.status == PaymentStatus.SUCCEEDED:
+                balance_top_up(  # keyed as top_ups.top_up_credit: credited once, whoever is first
+                    customer=customer,
+                    amount=payment.amount,
+                    key=f"payment:{payment.pk}",
+                    reason="Automatic top-up by card",
+                    payment=payment,
+                    automatic=True,
+                )
+    if payment.status in (PaymentStatus.FAILED, PaymentStatus.REQUIRES_ACTION):
         _notify_failed(customer=customer, payment=payment)
     return payment
 

@@ -138,7 +138,7 @@ def _attempt_create(
     )
 
 
-def _gateway_failed(*, payment: Payment, error: GatewayError, actor: Actor) -> Payment:
+def payment_gateway_failed(*, payment: Payment, error: GatewayError, actor: Actor) -> Payment:
     """A technical failure (timeout, 5xx): the attempt stays pending when the gateway may
     still have charged (the same key retried later cannot charge twice), else fails."""
     if error.may_retry:
@@ -190,7 +190,7 @@ def payment_charge_method(
     try:
         result = card_gateway().charge(request)
     except GatewayError as error:
-        return _gateway_failed(payment=payment, error=error, actor=actor)
+        return payment_gateway_failed(payment=payment, error=error, actor=actor)
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 
@@ -222,7 +222,7 @@ def payment_hosted_start(
             )
         )
     except GatewayError as error:
-        _gateway_failed(payment=payment, error=error, actor=actor)
+        payment_gateway_failed(payment=payment, error=error, actor=actor)
         raise BillingError(error.message, code=error.code) from error
     _customer_ref_remember(customer=customer, ref=session.gateway_customer_ref)
     Payment.objects.filter(pk=payment.pk).update(
@@ -273,7 +273,7 @@ def payment_paypal_start(
             )
         )
     except GatewayError as error:
-        _gateway_failed(payment=payment, error=error, actor=actor)
+        payment_gateway_failed(payment=payment, error=error, actor=actor)
         raise BillingError(error.message, code=error.code) from error
     Payment.objects.filter(pk=payment.pk).update(
         status=PaymentStatus.REQUIRES_ACTION,
@@ -299,7 +299,7 @@ def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -
             order_id=order_id, idempotency_key=f"{payment.idempotency_key}-capture"
         )
     except GatewayError as error:
-        return _gateway_failed(payment=payment, error=error, actor=actor)
+        return payment_gateway_failed(payment=payment, error=error, actor=actor)
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 

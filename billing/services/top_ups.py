@@ -43,8 +43,8 @@ from billing.services.payments import (
     FINAL,
     Started,
     _customer_ref_remember,
-    _gateway_failed,
     gateway_customer,
+    payment_gateway_failed,
     payment_record_result,
 )
 
@@ -133,7 +133,7 @@ def top_up_start(
             )
         )
     except GatewayError as error:
-        _gateway_failed(payment=payment, error=error, actor=actor)
+        payment_gateway_failed(payment=payment, error=error, actor=actor)
         raise BillingError(error.message, code=error.code) from error
     _customer_ref_remember(customer=customer, ref=session.gateway_customer_ref)
     Payment.objects.filter(pk=payment.pk).update(

@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.errors import BillingError
+from billing.gateways import interface as gw
+from billing.gateways.errors import GatewayError
 from billing.gateways.sandbox import sandbox_method_create
 from billing.models import (
     BalanceEntry,
@@ -30,6 +32,7 @@ from billing.services.instances import (
     instance_enable,
     next_run_after,
 )
+from billing.services.top_ups import top_up_record_result
 from fleet.models import Instance
 from tests.billing.instance_helpers import new_instance, option, package, top_up, utc
 from tests.factories import CustomerFactory
@@ -231,12 +234,53 @@ def test_auto_top_up_up_to_a_target_runs_before_the_nightly_billing():
 def test_a_failed_auto_top_up_emails_and_credits_nothing(django_capture_on_commit_callbacks):
     customer = _auto_customer()
     _card(customer, number="4000000000000002")  # declined
+    entries = BalanceEntry.objects.filter(customer=customer).count()
+    mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         payment = auto_top_up_run(customer=customer, at=utc(2025, 3, 7))
     assert payment.status == PaymentStatus.FAILED
     customer.refresh_from_db()
     assert customer.balance == Decimal("8.00")
-    assert [m.subject for m in mail.outbox if "automatic top-up" in m.subject]
+    assert BalanceEntry.objects.filter(customer=customer).count() == entries
+    assert len([m for m in mail.outbox if "automatic top-up" in m.subject]) == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_late_gateway_failure_never_undoes_a_top_up_the_webhook_recorded(
+    django_capture_on_commit_callbacks,
+):
+    """The charge went through and its webhook was recorded (balance credited) while our
+    call to the gateway was still waiting; the call then ends in an error. The payment
+    stays succeeded, the balance is credited once, and no "top-up failed" e-mail goes."""
+    customer = _auto_customer()
+    _card(customer)
+
+    class ChargedThenFailed:
+        def charge(self, request):
+            payment = Payment.objects.get(pk=int(request.metadata["payment"]))
+            top_up_record_result(  # what the webhook does, first
+                payment=payment,
+                result=gw.ChargeResult(
+                    status=gw.SUCCEEDED,
+                    gateway_ref="pi_late",
+                    amount=request.amount,
+                    currency=request.currency,
+                ),
+                actor="stripe-webhook",
+            )
+            raise GatewayError("The connection was reset.", code="api_error")
+
+    mail.outbox.clear()
+    with (
+        mock.patch("billing.services.auto_top_up.card_gateway", ChargedThenFailed),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        payment = auto_top_up_run(customer=customer, at=utc(2025, 3, 7))
+    assert payment.status == PaymentStatus.SUCCEEDED
+    customer.refresh_from_db()
+    assert customer.balance == Decimal("8.00") + payment.amount
+    assert BalanceEntry.objects.filter(payment=payment).count() == 1
+    assert not [m for m in mail.outbox if "failed" in m.subject.lower()]
 
 
 def test_no_auto_top_up_when_the_balance_covers_enough():
