@@ -38,7 +38,7 @@ from billing.services.payments import (
     invoice_pay_url,
     payment_charge_method,
     payment_charge_request,
-    payment_record_result,
+    payment_record_transition,
 )
 
 COLLECTION_ACTOR = "collection"
@@ -152,10 +152,11 @@ def _after_attempt(*, invoice: Invoice, payment: Payment, attempts: int) -> None
         )
 
 
-def collection_failed_later(*, payment: Payment, was: str) -> None:
+def collection_failed_later(*, payment: Payment, was: str | None) -> None:
     """A collection attempt that was pending and then failed (a SEPA debit the bank refused
     days later, a lost answer): the same e-mail with a link to pay and the same retry
-    schedule as a failure at once."""
+    schedule as a failure at once. `was`: the status the recording call moved the payment
+    from under its lock (payment_record_transition), None if it changed nothing."""
     if (
         was != PaymentStatus.PENDING
         or payment.status != PaymentStatus.FAILED
@@ -192,8 +193,8 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
     except GatewayError:
         return payment  # still unknown: the next poll asks again
     with transaction.atomic():
-        recorded = payment_record_result(payment=payment, result=result, actor=actor)
-        collection_failed_later(payment=recorded, was=PaymentStatus.PENDING)
+        recorded, was = payment_record_transition(payment=payment, result=result, actor=actor)
+        collection_failed_later(payment=recorded, was=was)
         return recorded
 
 

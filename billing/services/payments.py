@@ -366,12 +366,22 @@ def _customer_ref_remember(*, customer: Customer, ref: str) -> None:
 def payment_record_result(*, payment: Payment, result: gw.ChargeResult, actor: Actor) -> Payment:
     """Records what the gateway said, once. A final attempt is never changed again, except
     a succeeded one reversed (payment_reverse). Returns the payment as it now stands."""
+    return payment_record_transition(payment=payment, result=result, actor=actor)[0]
+
+
+def payment_record_transition(
+    *, payment: Payment, result: gw.ChargeResult, actor: Actor
+) -> tuple[Payment, str | None]:
+    """payment_record_result, also returning the status this call found under the lock
+    and moved the payment from, or None when it changed nothing (already final): what
+    happens once per transition (a "payment failed" e-mail) keys on it, not on a status
+    read before the lock, which two callers may both have read as pending."""
     lock_customer(pk=payment.customer_id)
     if payment.invoice_id:
         lock_invoice(pk=payment.invoice_id)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.status in FINAL:
-        return payment
+        return payment, None
     before = payment.status
     if result.gateway_ref:
         payment.gateway_ref = result.gateway_ref
@@ -402,7 +412,7 @@ def payment_record_result(*, payment: Payment, result: gw.ChargeResult, actor: A
     )
     if payment.status == PaymentStatus.SUCCEEDED and payment.invoice_id:
         _invoice_apply(payment=payment, actor=actor)
-    return payment
+    return payment, before
 
 
 def _invoice_apply(*, payment: Payment, actor: Actor) -> None:

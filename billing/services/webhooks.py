@@ -13,7 +13,11 @@ from billing.gateways import card_gateway
 from billing.gateways import interface as gw
 from billing.models import Payment, PaymentKind, PaymentMethodKind, PaymentStatus, WebhookEvent
 from billing.services.collection import collection_failed_later
-from billing.services.payments import payment_record_result, payment_reverse
+from billing.services.payments import (
+    payment_record_result,
+    payment_record_transition,
+    payment_reverse,
+)
 from billing.services.top_ups import top_up_record_result
 
 WEBHOOK_ACTOR = "webhook"
@@ -24,9 +28,11 @@ def _record(*, payment: Payment, result: gw.ChargeResult) -> Payment:
     to the balance, once (services/top_ups.py: the return page may come first)."""
     if payment.kind == PaymentKind.TOP_UP:
         return top_up_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
-    was = payment.status
-    recorded = payment_record_result(payment=payment, result=result, actor=WEBHOOK_ACTOR)
-    collection_failed_later(payment=recorded, was=was)
+    with transaction.atomic():
+        recorded, was = payment_record_transition(
+            payment=payment, result=result, actor=WEBHOOK_ACTOR
+        )
+        collection_failed_later(payment=recorded, was=was)
     return recorded
 
 

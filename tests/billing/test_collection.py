@@ -11,7 +11,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from audit.models import AuditEntry
+from billing.gateways import interface as gw
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from billing.services import webhooks
 from billing.services.collection import (
     collection_attempt,
     collection_start,
@@ -282,3 +284,32 @@ def test_a_sepa_debit_refused_days_later_emails_a_link_and_schedules_the_retry(
     (email,) = mail.outbox
     assert f"payment of invoice {invoice.number} failed" in email.subject
     assert _pay_url(invoice) in email.body
+
+
+def test_a_failure_reported_twice_at_once_emails_once(
+    fake_stripe, django_capture_on_commit_callbacks
+):
+    """The bank's refusal arrives by webhook while the pending poll asks the gateway: both
+    read the attempt as pending before either takes its lock. The one that records the
+    failure sends the e-mail and schedules the retry; the other changes nothing."""
+    invoice = open_invoice()
+    saved_method(invoice.customer, "pm_sepa_debit")
+    _start(invoice, django_capture_on_commit_callbacks)
+    read_by_both = Payment.objects.get()
+    assert read_by_both.status == PaymentStatus.PENDING
+    failed = gw.ChargeResult(
+        status=gw.FAILED,
+        gateway_ref=read_by_both.gateway_ref,
+        amount=read_by_both.amount,
+        currency=read_by_both.currency,
+        error_code="sepa_debit_failed",
+        error_message="Account closed.",
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks._record(payment=read_by_both, result=failed)
+        webhooks._record(payment=read_by_both, result=failed)  # the second, stale
+    assert Payment.objects.get().status == PaymentStatus.FAILED
+    (email,) = mail.outbox
+    assert "failed" in email.subject
+    assert AuditEntry.objects.filter(action="payment.record", after__status="failed").count() == 1
