@@ -23,7 +23,11 @@ from django.utils import timezone
 from billing.errors import BillingError
 from billing.models import Customer, Invoice, InvoiceStatus, Payment, Refund, Subscription
 from billing.selectors import invoice_by_number
-from billing.services.balance import BALANCE_CURRENCY, balance_adjust_by_staff
+from billing.services.balance import (
+    BALANCE_CURRENCY,
+    balance_adjust_by_staff,
+    balance_adjust_check,
+)
 from billing.services.credit import (
     credit_grant_by_staff,
     credit_parse_amount,
@@ -103,24 +107,6 @@ class AdjustBalanceForm(forms.Form):
     )
     # Made at the preview: a confirmation sent twice adjusts once.
     token = forms.CharField(required=False, widget=forms.HiddenInput, max_length=40)
-
-
-def balance_adjust_validate(*, customer: Customer, amount: object, reason: str):
-    """What the staff adjustment would do, checked as balance_adjust_by_staff checks it."""
-    raw = str(amount or "").strip()
-    negative = raw.startswith("-")
-    value = credit_parse_amount(raw=raw.lstrip("-"))
-    value = -value if negative else value
-    reason = (reason or "").strip()
-    if not reason:
-        raise BillingError("Say why the balance is adjusted.", code="reason_missing")
-    after = customer.balance + value
-    if after < 0:
-        raise BillingError(
-            f"The balance is {customer.balance} {BALANCE_CURRENCY}: it cannot go below zero.",
-            code="balance_insufficient",
-        )
-    return value, reason, after
 
 
 class TaxIdentityVerifyForm(forms.Form):
@@ -312,8 +298,8 @@ class CustomerStaffActionsMixin:
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                amount, reason, after = balance_adjust_validate(
-                    customer=customer, amount=data["amount"], reason=data["reason"]
+                amount, reason, after = balance_adjust_check(
+                    balance=customer.balance, amount=data["amount"], reason=data["reason"]
                 )
                 if "_confirm" in request.POST and data["token"]:
                     entry = balance_adjust_by_staff(

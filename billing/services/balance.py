@@ -103,23 +103,39 @@ def balance_top_up(
     return entry
 
 
-@transaction.atomic
-def balance_adjust_by_staff(
-    *, customer: Customer, amount: object, reason: str, actor: Actor, key: str | None = None
-) -> BalanceEntry:
-    """Staff: a bank transfer received (positive) or a correction (negative, never below
-    zero). Audited with its reason. Without a key, each call is a new adjustment."""
-    raw = str(amount).strip()
+def balance_adjust_check(
+    *, balance: Decimal, amount: object, reason: str
+) -> tuple[Decimal, str, Decimal]:
+    """A staff adjustment's input: a signed amount ("-10.00" takes away), a reason, and a
+    balance that stays at zero or above. Returns (amount, reason, balance after); the
+    admin's preview and balance_adjust_by_staff (on the locked balance) both ask it."""
+    raw = str(amount or "").strip()
     negative = raw.startswith("-")
     value = credit_parse_amount(raw=raw.lstrip("-"))
     value = -value if negative else value
     reason = (reason or "").strip()
     if not reason:
         raise BillingError("Say why the balance is adjusted.", code="reason_missing")
+    after = balance + value
+    if after < 0:
+        raise BillingError(
+            f"The balance is {balance} {BALANCE_CURRENCY}: it cannot go below zero.",
+            code="balance_insufficient",
+        )
+    return value, reason, after
+
+
+@transaction.atomic
+def balance_adjust_by_staff(
+    *, customer: Customer, amount: object, reason: str, actor: Actor, key: str | None = None
+) -> BalanceEntry:
+    """Staff: a bank transfer received (positive) or a correction (negative, never below
+    zero). Audited with its reason. Without a key, each call is a new adjustment."""
     locked = lock_customer(pk=customer.pk)
     if key is not None and (done := _existing(key)) is not None:
         return done  # the same adjustment sent again (a double click): nothing, no audit
     before = locked.balance
+    value, reason, _ = balance_adjust_check(balance=before, amount=amount, reason=reason)
     if key is None:
         count = BalanceEntry.objects.filter(customer_id=customer.pk).count()
         key = f"staff:{customer.pk}:{count + 1}"
