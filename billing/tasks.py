@@ -122,12 +122,10 @@ def email_instance_notices(notices: list[dict]) -> int:
 def instance_billing_finish(self, at: str) -> dict:
     """Queued after the fan-out: waits (retrying every minute) until no enabled instance
     is left unbilled for the run, then runs the check and logs its counts."""
-    from billing.services.instance_billing import instance_billing_check
-    from fleet.models import Instance
+    from billing.services.instance_billing import instance_billing_check, instance_billing_pending
 
     run = datetime.fromisoformat(at)
-    unbilled = Instance.objects.filter(enabled=True, paid_until__lte=run).exists()
-    if unbilled and self.request.retries < self.max_retries:
+    if instance_billing_pending(at=run) and self.request.retries < self.max_retries:
         raise self.retry(countdown=60)
     check = instance_billing_check(day=run.date())
     summary = {

@@ -339,6 +339,16 @@ def _period_charges(*, start: datetime, end: datetime):
     ).exclude(idempotency_key__contains=":change:")
 
 
+def instance_billing_pending(*, at) -> bool:
+    """Whether an enabled instance is still unbilled for the run at `at` (its paid-until
+    not past it, or never billed): the nightly run is not finished while one is."""
+    return (
+        Instance.objects.filter(enabled=True)
+        .filter(Q(paid_until__isnull=True) | Q(paid_until__lte=at))
+        .exists()
+    )
+
+
 def instance_billing_check(*, day: date) -> InstanceBillingCheck:
     """For the billed day [00:00, 24:00) UTC: every instance enabled now has a charge
     covering it, unless its price is zero, and none has two. Meaningful right after the

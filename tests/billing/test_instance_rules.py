@@ -119,6 +119,18 @@ def test_greedy_in_creation_order_10_50_5_with_20():
     assert fifty.pk not in [e.instance_id for e in charges]
 
 
+def test_the_run_is_pending_until_every_enabled_instance_is_billed():
+    customer = CustomerFactory()
+    top_up(customer, "100.00", "t1")
+    _enabled_paid(customer, package("p", "10.00"), THU)
+    never = new_instance(customer, package("q", "1.00"), name="never billed")
+    Instance.objects.filter(pk=never.pk).update(enabled=True, paid_until=None)
+    assert ib.instance_billing_pending(at=FRI)
+    ib.instance_billing_run(at=FRI)
+    assert not ib.instance_billing_pending(at=FRI)
+    assert ib.instance_billing_pending(at=utc(2025, 3, 8))  # the next night's run
+
+
 def test_one_email_per_customer_lists_what_was_disabled(django_capture_on_commit_callbacks):
     customer = CustomerFactory()
     top_up(customer, "5.00", "t1")  # 3.00 once alpha is enabled on Thursday
