@@ -5,7 +5,7 @@ from django import forms
 
 from billing.models import InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.selectors import CREDIT_NOTES_ONLY
-from billing.services.payment_methods import payment_methods_for
+from billing.services.payment_methods import payment_methods_chargeable, payment_methods_for
 
 QUANTITY_ERRORS = {
     "required": "Enter the number of licences you want.",
@@ -103,9 +103,7 @@ class PayInvoiceForm(forms.Form):
 
     def __init__(self, *args, customer, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["method"].queryset = payment_methods_for(customer=customer).filter(
-            kind__in=(PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT)
-        )
+        self.fields["method"].queryset = payment_methods_chargeable(customer=customer)
 
     def clean(self):
         data = super().clean()

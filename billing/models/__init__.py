@@ -497,6 +497,7 @@ class InvoiceReminder(models.Model):
 # Payments live in their own module (one row per attempt, methods, webhook events).
 from billing.models.ledger import BalanceEntry, BalanceKind  # noqa: E402
 from billing.models.payments import (  # noqa: E402
+    OFF_SESSION_KINDS,
     Gateway,
     Payment,
     PaymentKind,
@@ -509,6 +510,7 @@ from billing.models.payments import (  # noqa: E402
 from billing.models.sandbox import SandboxKind, SandboxRecord  # noqa: E402
 
 __all__ = [
+    "OFF_SESSION_KINDS",
     "BalanceEntry",
     "BalanceKind",
     "CreditEntry",

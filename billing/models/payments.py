@@ -27,6 +27,11 @@ class PaymentMethodKind(models.TextChoices):
     BANK_TRANSFER = "bank_transfer", "Bank transfer"
 
 
+# The kinds we can charge without the customer (automatic collection, "Pay with ..."):
+# card and SEPA debit. PayPal and bank transfers need the customer each time.
+OFF_SESSION_KINDS = (PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT)
+
+
 class PaymentMethod(models.Model):
     """How a customer pays. Exactly one live method is the default."""
 
@@ -72,7 +77,7 @@ class PaymentMethod(models.Model):
     @property
     def can_charge_off_session(self) -> bool:
         """Card and SEPA debit can be collected without the customer."""
-        return self.kind in (PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT)
+        return self.kind in OFF_SESSION_KINDS
 
 
 class PaymentStatus(models.TextChoices):

@@ -25,11 +25,11 @@ from billing.errors import BillingError
 from billing.gateways import card_gateway
 from billing.gateways.errors import GatewayError
 from billing.models import (
+    OFF_SESSION_KINDS,
     Invoice,
     InvoiceStatus,
     Payment,
     PaymentMethod,
-    PaymentMethodKind,
     PaymentStatus,
 )
 from billing.notifications import notify_payment_action_required, notify_payment_failed
@@ -42,7 +42,6 @@ from billing.services.payments import (
 )
 
 COLLECTION_ACTOR = "collection"
-OFF_SESSION_KINDS = (PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT)
 
 
 def collection_retry_on(*, invoice: Invoice, attempts: int) -> date | None:

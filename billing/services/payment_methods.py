@@ -17,6 +17,7 @@ from billing.gateways import card_gateway
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError
 from billing.models import (
+    OFF_SESSION_KINDS,
     Customer,
     Gateway,
     InvoiceStatus,
@@ -53,6 +54,11 @@ def payment_methods_for(*, customer: Customer):
     return customer.payment_methods.filter(removed_at__isnull=True).order_by(
         "-is_default", "-created_at", "-id"
     )
+
+
+def payment_methods_chargeable(*, customer: Customer):
+    """The live methods we can charge without the customer (card, SEPA debit)."""
+    return payment_methods_for(customer=customer).filter(kind__in=OFF_SESSION_KINDS)
 
 
 def payment_method_default(*, customer: Customer) -> PaymentMethod | None:

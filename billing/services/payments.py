@@ -98,6 +98,27 @@ class Started:
     redirect_url: str  # where the customer goes next ("" when nothing is needed)
 
 
+NOTHING_TO_PAY = "nothing_to_pay"
+PAYMENT_IN_PROGRESS = "payment_in_progress"
+
+
+def invoice_pay_refusal(*, invoice: Invoice) -> BillingError | None:
+    """Why the invoice cannot be paid now, or None: nothing left to pay, or a payment
+    already on its way (a SEPA debit the bank has not confirmed). Asked under the lock
+    before an attempt opens, and by the pay page to show where the invoice stands."""
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due.amount <= 0:
+        return BillingError(
+            f"Invoice {invoice.number} has nothing left to pay.", code=NOTHING_TO_PAY
+        )
+    if invoice.payments.filter(status=PaymentStatus.PENDING).exists():
+        return BillingError(
+            f"A payment of invoice {invoice.number} is already on its way; it shows here once "
+            "the bank confirms it.",
+            code=PAYMENT_IN_PROGRESS,
+        )
+    return None
+
+
 @transaction.atomic
 def _attempt_create(
     *,
@@ -111,16 +132,8 @@ def _attempt_create(
     """Opens an attempt for the invoice's amount due, under the invoice's lock."""
     lock_customer(pk=invoice.customer_id)
     invoice = lock_invoice(pk=invoice.pk)
-    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due.amount <= 0:
-        raise BillingError(
-            f"Invoice {invoice.number} has nothing left to pay.", code="nothing_to_pay"
-        )
-    if invoice.payments.filter(status=PaymentStatus.PENDING).exists():
-        raise BillingError(
-            f"A payment of invoice {invoice.number} is already on its way; it shows here once "
-            "the bank confirms it.",
-            code="payment_in_progress",
-        )
+    if (refusal := invoice_pay_refusal(invoice=invoice)) is not None:
+        raise refusal
     attempt = invoice.payments.count() + 1
     return Payment.objects.create(
         customer_id=invoice.customer_id,

@@ -17,6 +17,9 @@ from billing.money import money, money_format
 from billing.selectors import invoice_for_customer
 from billing.services.payment_methods import payment_method_default, payment_methods_for
 from billing.services.payments import (
+    NOTHING_TO_PAY,
+    PAYMENT_IN_PROGRESS,
+    invoice_pay_refusal,
     payment_charge_method,
     payment_hosted_finish,
     payment_hosted_start,
@@ -45,8 +48,9 @@ def _absolute(request, name, number) -> str:
 @require_http_methods(["GET", "POST"])
 def invoice_pay(request, *, customer, number):
     invoice = _invoice_or_404(customer, number)
-    if invoice.status != InvoiceStatus.OPEN:
-        messages.info(request, f"Invoice {invoice.number} has nothing left to pay.")
+    refusal = invoice_pay_refusal(invoice=invoice)
+    if refusal is not None and refusal.code == NOTHING_TO_PAY:
+        messages.info(request, refusal.message)
         return redirect("portal:invoice_detail", invoice.number)
     form = PayInvoiceForm(request.POST or None, customer=customer)
     if request.method == "POST":
@@ -95,7 +99,7 @@ def invoice_pay(request, *, customer, number):
             "invoice": invoice,
             "chargeable": [m for m in methods if m.can_charge_off_session],
             "default": payment_method_default(customer=customer),
-            "pending": invoice.payments.filter(status=PaymentStatus.PENDING).exists(),
+            "pending": refusal is not None and refusal.code == PAYMENT_IN_PROGRESS,
             "seller": settings.BILLING_SELLER,
             "nav": "invoices",
         },
