@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -64,6 +65,19 @@ def counts():
         PaymentMethod.objects.filter(is_default=True).count(),
         Payment.objects.count(),
     )
+
+
+def assert_nothing_paid(invoice, customer) -> None:
+    """A failed or cancelled payment leaves everything as it was: the invoice open for its
+    whole amount, no credit, no payment succeeded, and no e-mail sent."""
+    invoice.refresh_from_db()
+    customer.refresh_from_db()
+    assert invoice.status == InvoiceStatus.OPEN
+    assert invoice.amount_due == invoice.total
+    assert not invoice.payments.filter(status=PaymentStatus.SUCCEEDED).exists()
+    assert not customer.credit_entries.exists()
+    assert customer.credit_balance == 0
+    assert mail.outbox == []
 
 
 def body(response) -> str:
@@ -313,16 +327,18 @@ def test_pay_an_overdue_invoice_with_the_saved_card(acme):
     assert organization.mode == OrganizationMode.ACTIVE
 
 
-def test_a_declined_card_pays_nothing(acme):
+def test_a_declined_card_pays_nothing(acme, django_capture_on_commit_callbacks):
     save_card(acme, DECLINED)
     invoice = open_invoice(acme.customer)
-    response = pay_saved(acme, invoice)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = pay_saved(acme, invoice)
     assert response["Location"] == reverse("portal:invoice_pay", args=[invoice.number])
     page = body(acme.get(response["Location"]))
     assert "Your card was declined. Nothing was charged. The invoice is still open." in page
     invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.OPEN
     assert invoice.payments.get().status == PaymentStatus.FAILED
+    assert_nothing_paid(invoice, acme.customer)
 
 
 def test_3d_secure_then_back_to_the_portal(acme):
@@ -340,16 +356,18 @@ def test_3d_secure_then_back_to_the_portal(acme):
     assert invoice.status == InvoiceStatus.PAID
 
 
-def test_3d_secure_failed(acme):
+def test_3d_secure_failed(acme, django_capture_on_commit_callbacks):
     save_card(acme, THREE_D_SECURE)
     invoice = open_invoice(acme.customer)
-    pay_saved(acme, invoice)
-    payment = invoice.payments.get()
-    back = sandbox.sandbox_authenticate(payment.gateway_ref, complete=False)
-    page = body(acme.get(back.removeprefix("http://testserver"), follow=True))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_saved(acme, invoice)
+        payment = invoice.payments.get()
+        back = sandbox.sandbox_authenticate(payment.gateway_ref, complete=False)
+        page = body(acme.get(back.removeprefix("http://testserver"), follow=True))
     assert "authentication failed. Nothing was charged." in page
-    invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.OPEN
+    assert invoice.payments.get().status == PaymentStatus.FAILED
+    assert_nothing_paid(invoice, acme.customer)
 
 
 def test_a_sepa_debit_is_pending(acme):
@@ -390,15 +408,17 @@ def test_pay_with_paypal(acme):
     assert (payment.method_kind, payment.status) == ("paypal", PaymentStatus.SUCCEEDED)
 
 
-def test_paypal_cancelled_charges_nothing(acme):
+def test_paypal_cancelled_charges_nothing(acme, django_capture_on_commit_callbacks):
     invoice = open_invoice(acme.customer)
-    response = acme.post(reverse("portal:invoice_pay", args=[invoice.number]), {"how": "paypal"})
-    order_id = response["Location"].rstrip("/").rsplit("/", 1)[1]
-    back = sandbox.sandbox_order_cancel_url(order_id)
-    page = body(acme.get(back.removeprefix("http://testserver"), follow=True))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        url = reverse("portal:invoice_pay", args=[invoice.number])
+        response = acme.post(url, {"how": "paypal"})
+        order_id = response["Location"].rstrip("/").rsplit("/", 1)[1]
+        back = sandbox.sandbox_order_cancel_url(order_id)
+        page = body(acme.get(back.removeprefix("http://testserver"), follow=True))
     assert "You cancelled the payment. Nothing was charged." in page
-    invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.OPEN
+    assert_nothing_paid(invoice, acme.customer)
 
 
 def test_an_overpayment_becomes_credit(acme):
