@@ -4,6 +4,7 @@ and the Refund action (amount, destination, reason, a preview, then the refund).
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -185,9 +186,38 @@ def test_bad_refund_input_changes_nothing(staff_client, fake_stripe, form, messa
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not fake_stripe.requests_to("POST", "/v1/refunds")
+    _nothing_refunded(payment)
+
+
+def _nothing_refunded(payment) -> None:
+    """No refund, credit note or credit; the payment and its invoice as they were."""
     assert not Refund.objects.exists() and not CreditNote.objects.exists()
+    assert not CreditEntry.objects.exists()
     payment.refresh_from_db()
     assert payment.refunded == 0
+    assert payment.invoice.status == "paid"
+    payment.customer.refresh_from_db()
+    assert payment.customer.credit_balance == 0
+
+
+def test_the_gateway_failing_a_refund_says_so_and_changes_nothing(
+    staff_client, fake_stripe, django_capture_on_commit_callbacks
+):
+    payment = _stripe_payment()
+    fake_stripe.fail_next(3)  # the first try and both SDK retries: 500
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            _refund_url(payment),
+            {"amount": "12.00", "destination": "method", "reason": "Unused", "_confirm": "1"},
+            follow=True,
+        )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Stripe had a problem; try again later." in page
+    _nothing_refunded(payment)
+    assert mail.outbox == []
+    assert not AuditEntry.objects.filter(action="payment.refund").exists()
 
 
 def test_a_bank_transfer_is_not_refunded_to_its_method(staff_client):
@@ -198,4 +228,4 @@ def test_a_bank_transfer_is_not_refunded_to_its_method(staff_client):
         {"amount": "12.00", "destination": "method", "reason": "x", "_confirm": "1"},
     )
     assert "A bank transfer is refunded by the bank" in response.content.decode()
-    assert not Refund.objects.exists()
+    _nothing_refunded(payment)
