@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core import mail
 
 from audit.models import AuditEntry
 from billing.gateways import sandbox
@@ -140,14 +141,19 @@ def test_coming_back_without_paying_credits_nothing(logged_in, customer):
     assert _balance(customer) == 0 and BalanceEntry.objects.count() == 0
 
 
-def test_a_declined_card_credits_nothing(logged_in, customer):
-    response = logged_in.post("/balance/top-up/", {"amount": "25.00"})
-    result = _pay_on_stand_in(response["Location"], card="4000 0000 0000 0002")
-    assert result.status == "failed"
-    payment = Payment.objects.get()
-    body = logged_in.get(f"/balance/top-up/return/?payment={payment.pk}", follow=True)
+def test_a_declined_card_credits_nothing(logged_in, customer, django_capture_on_commit_callbacks):
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in.post("/balance/top-up/", {"amount": "25.00"})
+        result = _pay_on_stand_in(response["Location"], card="4000 0000 0000 0002")
+        assert result.status == "failed"
+        payment = Payment.objects.get()
+        body = logged_in.get(f"/balance/top-up/return/?payment={payment.pk}", follow=True)
     assert "did not go through" in body.content.decode()
     assert _balance(customer) == 0 and BalanceEntry.objects.count() == 0
+    payment.refresh_from_db()
+    assert payment.status != PaymentStatus.SUCCEEDED
+    assert mail.outbox == []  # no "balance topped up" e-mail
 
 
 def test_another_customer_s_top_up_is_not_found_and_not_credited(logged_in, customer, client):
