@@ -248,3 +248,44 @@ def test_staff_verify_a_pending_tax_identity(page, customer, log_in, staff_page)
     assert (entry.before["country"], entry.after["country"]) == ("FR", "US")
     page.reload()
     expect(page.get_by_text("Pending verification")).to_have_count(0)
+
+
+def test_refund_part_of_a_card_payment(staff_page):
+    from billing.gateways.sandbox import sandbox_method_create
+    from billing.models import PaymentMethod, PaymentStatus, Refund
+    from billing.services.payments import payment_charge_method
+
+    customer = CustomerFactory()
+    draft = invoice_create_draft(customer=customer)
+    invoice_add_line(invoice=draft, description="Core", quantity=10, unit_price=Decimal("4"))
+    invoice = invoice_finalize(invoice=draft, actor=None, use_credit=False)
+    method = PaymentMethod.objects.create(
+        customer=customer,
+        kind="card",
+        gateway="sandbox",
+        gateway_ref=sandbox_method_create(card_number="4242424242424242").ref,
+        brand="visa",
+        last4="4242",
+        is_default=True,
+    )
+    payment = payment_charge_method(invoice=invoice, method=method, actor="t", off_session=True)
+    assert payment.status == PaymentStatus.SUCCEEDED  # 48.00 EUR
+
+    staff_page.goto(f"/admin/billing/payment/{payment.pk}/change/")
+    staff_page.get_by_role("link", name="Refund…").click()
+    staff_page.get_by_label("Amount to give back, VAT included").fill("12.00")
+    staff_page.get_by_label("Back to the payment method").check()
+    staff_page.get_by_label("Reason (printed on the credit note)").fill("Licences unused")
+    staff_page.get_by_role("button", name="Preview").click()
+    expect(staff_page.locator(".refund-preview")).to_contain_text("10.00 EUR + VAT 2.00 EUR")
+    assert not Refund.objects.exists()  # nothing before the confirmation
+    staff_page.get_by_role("button", name="Refund 12.00 EUR").click()
+    expect(staff_page.locator(".messagelist")).to_be_visible()
+
+    refund = Refund.objects.get()
+    assert (refund.amount, refund.destination) == (Decimal("12.00"), Refund.TO_METHOD)
+    payment.refresh_from_db()
+    assert payment.refunded == Decimal("12.00")
+    assert refund.credit_note.total.amount == Decimal("12.00")
+    assert not CreditEntry.objects.exists()  # back to the card, not credit
+    assert AuditEntry.objects.get(action="payment.refund").actor == staff_page.staff

@@ -94,6 +94,23 @@ def test_pay_an_overdue_invoice_and_the_organization_is_active_again(shopper):
     assert organization.mode == OrganizationMode.ACTIVE
 
 
+def test_pay_with_the_saved_card_through_3d_secure(shopper):
+    add_card(shopper, "4000 0027 6000 3184")  # asks for 3-D Secure when charged
+    shopper.wait_for_url("**/payment-method/")
+    invoice = open_invoice(shopper.customer)
+    shopper.goto(f"/invoices/{invoice.number}/")
+    shopper.get_by_role("link", name="Pay now").click()
+    shopper.get_by_role("button", name="Pay 48.00 EUR with Visa •••• 3184").click()
+    shopper.wait_for_url("**/sandbox/**")
+    shopper.get_by_role("button", name="Complete").click()
+    shopper.wait_for_url(f"**/invoices/{invoice.number}/")
+    expect(shopper.get_by_role("status")).to_contain_text(f"Invoice {invoice.number} is paid.")
+    expect(shopper.locator(".facts .badge-paid")).to_have_text("Paid")
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert invoice.amount_due.amount == 0
+
+
 def test_pay_with_paypal(shopper):
     invoice = open_invoice(shopper.customer)
     shopper.goto("/invoices/")
