@@ -88,13 +88,18 @@ def _setup_django(database_url: str, redis_url: str, secret_key: str) -> None:
 def _seed(extra: int) -> int:
     """The demo, plus `extra` subscriptions of Acme due today; returns how many are due."""
     from django.core.management import call_command
+
+    # The benchmark's own throw-away database gets the demo data: seed_demo refuses
+    # outside the demo, and this process runs DEBUG off to measure like production.
+    from django.test import override_settings
     from django.utils import timezone
 
     from billing.models import Customer, Plan, Subscription
     from billing.services.renewals import subscriptions_due_for_renewal
     from fleet.models import Organization
 
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    with override_settings(DEMO=True):
+        call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     today = timezone.now().date()
     acme = Customer.objects.get(contact__email="billing@acme.example")
     plan = Plan.objects.get(code="core-monthly-eur")

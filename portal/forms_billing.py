@@ -5,6 +5,7 @@ from django import forms
 
 from billing.models import InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.selectors import CREDIT_NOTES_ONLY
+from billing.services.payment_kinds import UNAVAILABLE_MESSAGES, payment_kinds_offered
 from billing.services.payment_methods import payment_methods_chargeable, payment_methods_for
 
 QUANTITY_ERRORS = {
@@ -104,6 +105,15 @@ class PayInvoiceForm(forms.Form):
     def __init__(self, *args, customer, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["method"].queryset = payment_methods_chargeable(customer=customer)
+
+    def clean_how(self) -> str:
+        """A way whose gateway is not configured is refused, saying so (the page does not
+        offer it; this is the answer to a crafted POST)."""
+        how = self.cleaned_data["how"]
+        kind = {PAY_NEW_CARD: PaymentMethodKind.CARD, PAY_PAYPAL: PaymentMethodKind.PAYPAL}.get(how)
+        if kind and not payment_kinds_offered()[kind]:
+            raise forms.ValidationError(UNAVAILABLE_MESSAGES[kind])
+        return how
 
     def clean(self):
         data = super().clean()

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -125,7 +126,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="webhook_stripe"),
     path("webhooks/paypal/", webhooks.paypal_webhook, name="webhook_paypal"),
-    # The sandbox gateway's stand-ins for Checkout, PayPal and 3-D Secure (demo and tests).
-    path("sandbox/", include("billing.gateways.sandbox_urls")),
     path("", include((portal_patterns, "portal"))),
 ]
+# The sandbox gateway's stand-ins for Checkout, PayPal and 3-D Secure: only where the
+# settings allow the sandbox at all (the demo, the tests); production has no such URL.
+if settings.PAYMENT_SANDBOX:
+    urlpatterns.insert(-1, path("sandbox/", include("billing.gateways.sandbox_urls")))

@@ -61,6 +61,14 @@ def _media_and_mail(settings, tmp_path):
 
 
 @pytest.fixture
+def demo_settings(settings):
+    """The demo's settings (DEBUG on with the demo key), for seed_demo and staff_totp_code,
+    which refuse anywhere else."""
+    settings.DEMO = True
+    return settings
+
+
+@pytest.fixture
 def on_postgres(db):
     """For tests that need real row locks."""
     if connection.vendor != "postgresql":

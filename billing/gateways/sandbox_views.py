@@ -1,15 +1,16 @@
 """Local stand-ins for the gateways' hosted pages: Stripe Checkout (setup and payment
 mode), PayPal's approval page and a 3-D Secure challenge. Like the real ones they need no
 login: the unguessable session, charge or order id in the URL is the key. They exist only
-while the sandbox is the gateway (404 once Stripe or PayPal keys are set)."""
+while the sandbox is the gateway: with PAYMENT_SANDBOX off (production) portal/urls.py
+does not route them at all, and each view answers 404 once that is off or the real
+gateway's keys are set (checked per request, whatever the URLconf)."""
 
 from django import forms
-from django.conf import settings
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from billing.gateways import sandbox
+from billing.gateways import SANDBOX, card_gateway_name, paypal_gateway_name, sandbox
 from billing.gateways.errors import GatewayError
 from billing.gateways.interface import FAILED, REQUIRES_ACTION, SUCCEEDED
 from billing.models import SandboxKind
@@ -76,13 +77,13 @@ class SepaForm(forms.Form):
 
 
 def _card_sandbox_only():
-    if settings.STRIPE_SECRET_KEY:
-        raise Http404("The sandbox is off: Stripe is configured.")
+    if card_gateway_name() != SANDBOX:
+        raise Http404("The card sandbox is off.")
 
 
 def _paypal_sandbox_only():
-    if settings.PAYPAL_CLIENT_ID and settings.PAYPAL_CLIENT_SECRET:
-        raise Http404("The sandbox is off: PayPal is configured.")
+    if paypal_gateway_name() != SANDBOX:
+        raise Http404("The PayPal sandbox is off.")
 
 
 def _or_404(lookup, ref):

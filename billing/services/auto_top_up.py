@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from billing.gateways import card_gateway
+from billing.gateways import card_gateway, card_gateway_name
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError
 from billing.models import (
@@ -66,11 +66,17 @@ def daily_spend(*, customer_ids: list[int]) -> dict[int, Decimal]:
 
 
 def _default_card(customer_id: int) -> PaymentMethod | None:
+    """The default card, if saved through the card gateway configured now (no gateway
+    configured: none, so no automatic top-up is offered or charged)."""
+    gateway = card_gateway_name()
+    if not gateway:
+        return None
     return PaymentMethod.objects.filter(
         customer_id=customer_id,
         is_default=True,
         removed_at__isnull=True,
         kind=PaymentMethodKind.CARD,
+        gateway=gateway,
     ).first()
 
 

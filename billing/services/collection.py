@@ -22,8 +22,9 @@ from django.utils import timezone
 
 from audit.services import Actor
 from billing.errors import BillingError
-from billing.gateways import card_gateway
+from billing.gateways import card_gateway, card_gateway_name
 from billing.gateways.errors import GatewayError
+from billing.gateways.kinds import payment_method_usable
 from billing.models import (
     OFF_SESSION_KINDS,
     Invoice,
@@ -63,6 +64,8 @@ def collection_schedule(*, invoice_ids: list[int], today: date) -> list[int]:
         is_default=True,
         removed_at__isnull=True,
         kind__in=OFF_SESSION_KINDS,
+        # Saved through the card gateway configured now; none configured, none collected.
+        gateway=card_gateway_name() or None,
     ).values("customer_id")
     due = list(invoices.filter(customer_id__in=chargeable).values_list("pk", flat=True))
     Invoice.objects.filter(pk__in_ids=due).update(next_collection_on=today)
@@ -104,7 +107,11 @@ def collection_attempt(
         Invoice.objects.filter(pk=invoice_id).update(next_collection_on=None)
         return None
     method = payment_method_default(customer=invoice.customer)
-    if method is None or not method.can_charge_off_session:
+    if (
+        method is None
+        or not method.can_charge_off_session
+        or not payment_method_usable(kind=method.kind, gateway=method.gateway)
+    ):
         Invoice.objects.filter(pk=invoice_id).update(next_collection_on=None)
         return None
     claimed = Invoice.objects.filter(
@@ -177,7 +184,7 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
     payment = Payment.objects.select_related("invoice", "method", "customer__contact").get(
         pk=payment_id
     )
-    if payment.status != PaymentStatus.PENDING or payment.gateway != card_gateway().name:
+    if payment.status != PaymentStatus.PENDING or payment.gateway != card_gateway_name():
         return payment
     gateway = card_gateway()
     try:

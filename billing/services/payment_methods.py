@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
-from billing.gateways import card_gateway
+from billing.gateways import card_gateway, card_gateway_name
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError
 from billing.models import (
@@ -25,6 +25,7 @@ from billing.models import (
     PaymentMethodKind,
 )
 from billing.services.locks import lock_customer
+from billing.services.payment_kinds import payment_kind_require
 from billing.services.payments import gateway_customer
 
 ACCEPTED_CARD_BRANDS = {"visa", "mastercard"}
@@ -57,8 +58,14 @@ def payment_methods_for(*, customer: Customer):
 
 
 def payment_methods_chargeable(*, customer: Customer):
-    """The live methods we can charge without the customer (card, SEPA debit)."""
-    return payment_methods_for(customer=customer).filter(kind__in=OFF_SESSION_KINDS)
+    """The live methods we can charge without the customer (card, SEPA debit), saved
+    through the card gateway configured now (none when it is not: fail closed)."""
+    gateway = card_gateway_name()
+    if not gateway:
+        return PaymentMethod.objects.none()
+    return payment_methods_for(customer=customer).filter(
+        kind__in=OFF_SESSION_KINDS, gateway=gateway
+    )
 
 
 def payment_method_default(*, customer: Customer) -> PaymentMethod | None:
@@ -71,6 +78,7 @@ def payment_method_setup_start(
     """Sends the customer to the gateway's page to save a card or a SEPA mandate."""
     if kind not in (PaymentMethodKind.CARD, PaymentMethodKind.SEPA_DEBIT):
         raise BillingError("Choose a card or a SEPA direct debit.", code="method_kind_invalid")
+    payment_kind_require(kind=kind)
     try:
         session = card_gateway().setup_session_create(
             gw.SetupSessionRequest(
@@ -95,6 +103,7 @@ def payment_method_setup_finish(
 ) -> PaymentMethod:
     """The customer is back from the hosted page: keep the method if we accept it. Safe to
     call twice (the same saved method is returned)."""
+    payment_kind_require(kind=PaymentMethodKind.CARD)
     gateway = card_gateway()
     try:
         saved = gateway.setup_session_result(session_id)
@@ -135,6 +144,7 @@ def payment_method_add_offline(*, customer: Customer, kind: str, actor: Actor) -
     gateway. One of each kind."""
     if kind not in OFFLINE_KINDS:
         raise BillingError("Choose PayPal or bank transfer.", code="method_kind_invalid")
+    payment_kind_require(kind=kind)
     customer = lock_customer(pk=customer.pk)
     existing = payment_methods_for(customer=customer).filter(kind=kind).first()
     if existing is not None:
@@ -191,7 +201,7 @@ def payment_method_remove(*, customer: Customer, method: PaymentMethod, actor: A
     method.is_default = False
     method.removed_at = timezone.now()
     method.save(update_fields=["is_default", "removed_at"])
-    if method.gateway_ref and method.gateway == card_gateway().name:
+    if method.gateway_ref and method.gateway == card_gateway_name():
         gateway_ref = method.gateway_ref
         transaction.on_commit(lambda: _detach_quietly(gateway_ref))
     _audit(actor=actor, action="payment_method.remove", method=method)

@@ -26,9 +26,10 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
-from billing.gateways import card_gateway, paypal_gateway
+from billing.gateways import card_gateway, card_gateway_name, paypal_gateway
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError
+from billing.gateways.kinds import payment_method_usable
 from billing.models import (
     CreditKind,
     Customer,
@@ -46,6 +47,7 @@ from billing.notifications import notify_payment_received
 from billing.services.credit import credit_grant
 from billing.services.invoices import invoice_check_transition, invoice_mark_paid
 from billing.services.locks import lock_customer, lock_invoice
+from billing.services.payment_kinds import METHOD_UNAVAILABLE, payment_kind_require
 from billing.services.top_up_invoices import top_up_invoice_settle
 
 FINAL = {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
@@ -188,9 +190,14 @@ def payment_charge_method(
     is later repaired with that default (payment_refresh_pending), so pass another one
     only where no repair is needed."""
     if method.customer_id != invoice.customer_id or method.removed_at is not None:
-        raise BillingError("That payment method is not available.", code="method_unavailable")
+        raise BillingError("That payment method is not available.", code=METHOD_UNAVAILABLE)
     if not method.can_charge_off_session:
         raise BillingError(f"{method} cannot be charged directly.", code="method_not_chargeable")
+    if not payment_method_usable(kind=method.kind, gateway=method.gateway):
+        raise BillingError(
+            f"{method} cannot be charged at the moment. You can pay by bank transfer.",
+            code=METHOD_UNAVAILABLE,
+        )
     payment = _attempt_create(
         invoice=invoice,
         method_kind=method.kind,
@@ -211,6 +218,7 @@ def payment_hosted_start(
     *, invoice: Invoice, actor: Actor, success_url: str, cancel_url: str
 ) -> Started:
     """Pays by a new card on the gateway's hosted page (Stripe Checkout or the sandbox)."""
+    payment_kind_require(kind=PaymentMethodKind.CARD)
     payment = _attempt_create(
         invoice=invoice,
         method_kind=PaymentMethodKind.CARD,
@@ -247,6 +255,7 @@ def payment_hosted_start(
 
 def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) -> Payment:
     """The customer is back from the hosted page (or its webhook came first)."""
+    payment_kind_require(kind=PaymentMethodKind.CARD)
     payment = Payment.objects.filter(
         customer=customer, gateway=card_gateway().name, gateway_ref=session_id
     ).first()
@@ -264,6 +273,7 @@ def payment_paypal_start(
     *, invoice: Invoice, actor: Actor, return_url: str, cancel_url: str
 ) -> Started:
     """PayPal checkout: an order the customer approves on PayPal, then we capture it."""
+    payment_kind_require(kind=PaymentMethodKind.PAYPAL)
     gateway = paypal_gateway()
     payment = _attempt_create(
         invoice=invoice,
@@ -299,6 +309,7 @@ def payment_paypal_start(
 
 def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -> Payment:
     """The customer approved the order on PayPal: capture it (once, by its request id)."""
+    payment_kind_require(kind=PaymentMethodKind.PAYPAL)
     gateway = paypal_gateway()
     payment = Payment.objects.filter(
         customer=customer, gateway=gateway.name, gateway_ref=order_id
@@ -325,7 +336,7 @@ def payment_refresh(*, payment: Payment, actor: Actor) -> Payment:
         payment.status in FINAL
         or payment.method_id is None
         or not payment.gateway_ref
-        or payment.gateway != card_gateway().name
+        or payment.gateway != card_gateway_name()
     ):
         return payment
     try:

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
-from billing.gateways import card_gateway, paypal_gateway
+from billing.gateways import card_gateway, card_gateway_name, paypal_gateway, paypal_gateway_name
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError
 from billing.models import (
@@ -97,8 +97,14 @@ def payment_refund(
     key = f"refund-{payment.pk}-{payment.refunds.count() + 1}"
     gateway_ref = ""
     if destination == Refund.TO_METHOD:
-        gateway = paypal_gateway() if payment.gateway == Gateway.PAYPAL else card_gateway()
+        if payment.gateway not in (card_gateway_name(), paypal_gateway_name()):
+            raise BillingError(
+                f"This payment went through {payment.get_gateway_display()}, which is not "
+                "configured now: refund it as credit instead.",
+                code="gateway_not_configured",
+            )
         try:
+            gateway = paypal_gateway() if payment.gateway == Gateway.PAYPAL else card_gateway()
             result = gateway.refund(
                 gw.RefundRequest(
                     payment_ref=payment.gateway_ref,

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
-from billing.gateways import card_gateway
+from billing.gateways import card_gateway, card_gateway_name
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError
 from billing.models import (
@@ -39,6 +39,7 @@ from billing.services.auto_top_up import _default_card, daily_spend
 from billing.services.balance import BALANCE_CURRENCY, balance_top_up
 from billing.services.instances import DAY, next_run_after
 from billing.services.locks import lock_customer
+from billing.services.payment_kinds import payment_kind_require
 from billing.services.payments import (
     FINAL,
     Started,
@@ -87,7 +88,7 @@ def _attempt_create(*, customer: Customer, amount: Decimal) -> Payment:
         customer=customer,
         kind=PaymentKind.TOP_UP,
         method_kind=PaymentMethodKind.CARD,
-        gateway=card_gateway().name,
+        gateway=card_gateway_name(),
         amount=amount,
         currency=BALANCE_CURRENCY,
         status=PaymentStatus.PENDING,
@@ -109,6 +110,7 @@ def top_up_start(
     amount writes nothing). `success_url` may hold "{PAYMENT_ID}" (replaced by the
     payment's id) and "{SESSION_ID}" (by the gateway)."""
     value = top_up_parse_amount(amount)
+    payment_kind_require(kind=PaymentMethodKind.CARD)
     if customer.currency != BALANCE_CURRENCY:
         raise BillingError(
             f"The prepaid balance is in {BALANCE_CURRENCY}; this account is billed in "
@@ -182,6 +184,7 @@ def top_up_finish(*, customer: Customer, payment_id: object, actor: Actor) -> Pa
         return payment
     if payment.status != PaymentStatus.REQUIRES_ACTION or not payment.gateway_ref:
         return payment  # pending: the webhook (or the pending refresh) settles it
+    payment_kind_require(kind=PaymentMethodKind.CARD)
     try:
         result = card_gateway().payment_session_result(payment.gateway_ref)
     except GatewayError as error:
@@ -249,6 +252,8 @@ def auto_top_up_configure(
     if how not in ("amount", "target"):
         raise BillingError("Choose a fixed amount or a target balance.", code="how_invalid")
     value = top_up_parse_amount(amount)
+    if enabled:
+        payment_kind_require(kind=PaymentMethodKind.CARD)
     if enabled and _default_card(customer.pk) is None:
         raise BillingError(
             "An automatic top-up charges your default card, and you have none: add a card first.",

@@ -17,16 +17,21 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 # The demo runs with DEBUG on and a known key. Fail closed: with DEBUG off the demo key is
-# refused, so a server never signs sessions with a key published in this repository.
+# refused, so a server never signs sessions with a key published in this repository, and
+# DEBUG defaults to off as soon as the key is a real one (a one-off `manage.py` command on
+# a server, where DJANGO_SETTINGS_MODULE is often forgotten, then runs as production does).
 DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production"
-DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default=DEMO_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=SECRET_KEY == DEMO_SECRET_KEY)
 if SECRET_KEY == DEMO_SECRET_KEY and not DEBUG:
     raise ImproperlyConfigured(
         "DEBUG is off but SECRET_KEY is the demo key: set SECRET_KEY in the environment "
         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'), or DEBUG=true "
         "for the demo."
     )
+# The demo: DEBUG on with the published key. Only then do the demo's own tools run
+# (seed_demo with its public staff credentials, staff_totp_code): portal/demo.py.
+DEMO = DEBUG and SECRET_KEY == DEMO_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
@@ -234,8 +239,18 @@ BILLING_COLLECTION_RETRY_DAYS = env.list(
     "BILLING_COLLECTION_RETRY_DAYS", cast=int, default=[1, 3, 5, 7]
 )
 
-# Payment gateways (billing/gateways/). With no keys the sandbox is used: no money moves
-# and nothing leaves this machine. Never commit keys: set them in the environment.
+# Payment gateways (billing/gateways/). Never commit keys: set them in the environment.
+# The sandbox (no money moves, nothing leaves this machine, test cards "pay") stands in for
+# a gateway whose keys are missing ONLY when PAYMENT_SANDBOX is on: by default in the demo
+# (DEBUG), never in production (portal/settings/production.py refuses it). With it off, a
+# method whose keys are missing is not offered anywhere (billing/gateways/kinds.py).
+PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=DEBUG)
+# Acknowledges a deployment with no online gateway at all: customers pay by bank transfer
+# only. Without it, production refuses to start with no way to pay online.
+PAYMENT_BANK_TRANSFER_ONLY = env.bool("PAYMENT_BANK_TRANSFER_ONLY", default=False)
+# Stripe test-mode keys (sk_test_…) and PayPal's sandbox take payments that are not real
+# money: production refuses them unless this says the deployment is a staging one.
+PAYMENT_TEST_MODE = env.bool("PAYMENT_TEST_MODE", default=False)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # tests point it at a local fake

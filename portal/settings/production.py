@@ -4,6 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import DEMO_SECRET_KEY, env
+from .payments import payment_configuration_problem
 
 DEBUG = False
 # Fail closed: no key, or the demo key published in the repository, and nothing starts.
@@ -14,7 +15,28 @@ if not SECRET_KEY or SECRET_KEY == DEMO_SECRET_KEY:
         "value that is not the demo key (python -c 'import secrets; "
         "print(secrets.token_urlsafe(50))')."
     )
+DEMO = False
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+
+# Payments fail closed (billing/gateways/kinds.py): the sandbox never stands in for a
+# missing gateway here, and a method whose keys are missing is simply not offered.
+if env.bool("PAYMENT_SANDBOX", default=False):
+    raise ImproperlyConfigured(
+        "PAYMENT_SANDBOX is on: the sandbox lets anyone 'pay' with test cards and is refused "
+        "in production. Unset it (it is for the demo and the tests)."
+    )
+PAYMENT_SANDBOX = False
+PAYPAL_ENVIRONMENT = env.str("PAYPAL_ENVIRONMENT", default="production")
+_payment_problem = payment_configuration_problem(
+    stripe_secret_key=STRIPE_SECRET_KEY,  # noqa: F405
+    paypal_client_id=PAYPAL_CLIENT_ID,  # noqa: F405
+    paypal_client_secret=PAYPAL_CLIENT_SECRET,  # noqa: F405
+    paypal_environment=PAYPAL_ENVIRONMENT,
+    bank_transfer_only=PAYMENT_BANK_TRANSFER_ONLY,  # noqa: F405
+    test_mode=PAYMENT_TEST_MODE,  # noqa: F405
+)
+if _payment_problem:
+    raise ImproperlyConfigured(_payment_problem)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

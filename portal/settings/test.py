@@ -4,6 +4,11 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+# The tests are not the demo (seed_demo and staff_totp_code refuse unless a test says so),
+# but they pay with the sandbox unless a test configures a gateway against a fake server;
+# tests/security/ and tests/portal/test_production_payments.py run the production settings.
+DEMO = False
+PAYMENT_SANDBOX = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -17,6 +17,7 @@ from billing.errors import BillingError
 from billing.models import BalanceEntry, PaymentStatus
 from billing.money import money_format
 from billing.services.balance import BALANCE_CURRENCY
+from billing.services.payment_kinds import METHOD_UNAVAILABLE, payment_kinds_offered
 from billing.services.top_ups import (
     auto_top_up_configure,
     auto_top_up_has_card,
@@ -64,6 +65,7 @@ def _page(request, customer, *, top_up_form=None, auto_form=None, status=200):
             "top_up_form": top_up_form or TopUpForm(),
             "auto_form": auto_form or AutoTopUpForm(initial=_auto_initial(customer)),
             "has_card": auto_top_up_has_card(customer=customer),
+            "card_offered": payment_kinds_offered()["card"],
             "low": low,
             "high": high,
             "page": page,
@@ -97,6 +99,9 @@ def top_up(request, *, customer):
             cancel_url=request.build_absolute_uri(reverse("portal:balance")),
         )
     except BillingError as error:
+        if error.code == METHOD_UNAVAILABLE:  # the page offers no top-up form then
+            messages.error(request, error.message)
+            return redirect("portal:balance")
         form.add_error("amount", error.message)
         return _page(request, customer, top_up_form=form, status=400)
     return redirect(started.redirect_url)

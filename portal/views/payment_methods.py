@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from billing.errors import BillingError
 from billing.models import PaymentMethodKind
 from billing.services import payment_methods as services
+from billing.services.payment_kinds import payment_kinds_offered
 from portal.context import customer_required
 from portal.forms_billing import AddHostedMethodForm, AddOfflineMethodForm, PaymentMethodForm
 
@@ -32,6 +33,7 @@ def _render_list(request, customer, *, status=200):
             .filter(kind=PaymentMethodKind.PAYPAL)
             .exists(),
             "seller": settings.BILLING_SELLER,
+            "offered": payment_kinds_offered(),
             "nav": "payment",
         },
         status=status,

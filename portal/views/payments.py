@@ -15,7 +15,8 @@ from billing.errors import BillingError
 from billing.models import CreditKind, Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.money import money, money_format
 from billing.selectors import invoice_for_customer
-from billing.services.payment_methods import payment_method_default, payment_methods_for
+from billing.services.payment_kinds import payment_kinds_offered
+from billing.services.payment_methods import payment_method_default, payment_methods_chargeable
 from billing.services.payments import (
     NOTHING_TO_PAY,
     PAYMENT_IN_PROGRESS,
@@ -57,7 +58,8 @@ def invoice_pay(request, *, customer, number):
         if not form.is_valid():
             if form.has_error("method"):
                 raise Http404("No such payment method")  # not one of the customer's
-            messages.error(request, " ".join(form.non_field_errors()) or "Choose how to pay.")
+            said = [*form.errors.get("how", []), *form.non_field_errors()]
+            messages.error(request, " ".join(said) or "Choose how to pay.")
             return redirect("portal:invoice_pay", invoice.number)
         how = form.cleaned_data["how"]
         try:
@@ -91,13 +93,13 @@ def invoice_pay(request, *, customer, number):
             messages.error(request, error.message)
             return redirect("portal:invoice_pay", invoice.number)
         return redirect(started.redirect_url)
-    methods = payment_methods_for(customer=customer)
     return render(
         request,
         "portal/invoice_pay.html",
         {
             "invoice": invoice,
-            "chargeable": [m for m in methods if m.can_charge_off_session],
+            "chargeable": payment_methods_chargeable(customer=customer),
+            "offered": payment_kinds_offered(),
             "default": payment_method_default(customer=customer),
             "pending": refusal is not None and refusal.code == PAYMENT_IN_PROGRESS,
             "seller": settings.BILLING_SELLER,

@@ -430,7 +430,7 @@ def test_every_portal_url_is_visited():
 
 
 @pytest.fixture
-def demo_customer(transactional_db) -> Customer:
+def demo_customer(transactional_db, demo_settings) -> Customer:
     call_command("seed_demo", stdout=StringIO())
     acme = Customer.objects.get(contact__email="billing@acme.example")
     plan = Plan.objects.get(code="core-monthly-eur")

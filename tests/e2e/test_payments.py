@@ -141,3 +141,29 @@ def test_a_declined_card_shows_the_decline_and_the_invoice_stays_open(shopper):
     expect(shopper.locator('[data-amount="pay"]')).to_have_text("48.00 EUR")
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.OPEN
+
+
+def test_without_gateway_keys_only_bank_transfer_is_offered(shopper, settings):
+    """Production without Stripe or PayPal keys, as a customer sees it in the browser:
+    no card, SEPA or PayPal anywhere, bank transfer details on the pay page, and the
+    balance page says top-ups by card are not available."""
+    settings.PAYMENT_SANDBOX = False
+    invoice = open_invoice(shopper.customer)
+    shopper.goto("/payment-method/")
+    expect(shopper.locator("[data-cards-unavailable]")).to_be_visible()
+    for name in ("Add a card", "Add a SEPA direct debit", "Connect PayPal"):
+        expect(shopper.get_by_role("button", name=name)).to_have_count(0)
+    expect(shopper.get_by_role("button", name="Choose bank transfer")).to_be_visible()
+    shopper.goto(f"/invoices/{invoice.number}/pay/")
+    expect(shopper.get_by_role("button", name="Pay with a new card")).to_have_count(0)
+    expect(shopper.get_by_role("button", name="Pay with PayPal")).to_have_count(0)
+    expect(shopper.locator("[data-transfer-reference]")).to_have_text(invoice.number)
+    expect(shopper.locator("[data-bank-transfer]")).to_contain_text("48.00 EUR")
+    shopper.goto("/balance/")
+    expect(shopper.locator("[data-top-up-unavailable]")).to_contain_text(
+        "Topping up by card is not available at the moment"
+    )
+    expect(shopper.get_by_role("button", name="Pay by card")).to_have_count(0)
+    response = shopper.goto("/sandbox/checkout/sb_cs_anything/")
+    assert response.status == 404
+    expect(shopper.get_by_role("heading", name="Not Found")).to_be_visible()

@@ -10,7 +10,8 @@ from accounts.models import User
 from billing.models import Customer, Invoice, Subscription
 from fleet.models import Device, Organization
 
-pytestmark = pytest.mark.django_db
+# seed_demo refuses outside the demo (tests/security/test_demo_only.py); here it is the demo.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_settings")]
 
 
 def test_create_staff_user_prints_an_otpauth_uri():

@@ -37,7 +37,11 @@ def _settings(module: str, **env) -> dict:
     return json.loads(out)
 
 
-PRODUCTION_ENV = {"SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "portal.example"}
+PRODUCTION_ENV = {
+    "SECRET_KEY": "x" * 50,
+    "ALLOWED_HOSTS": "portal.example",
+    "PAYMENT_BANK_TRANSFER_ONLY": "true",
+}
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ PRODUCTION = {
     "DJANGO_SETTINGS_MODULE": "portal.settings.production",
     "SECRET_KEY": REAL_KEY,
     "ALLOWED_HOSTS": "billing.example.com",
+    # Production refuses to start with no way to pay (tests/portal/test_production_payments.py).
+    "PAYMENT_BANK_TRANSFER_ONLY": "true",
 }
 
 
@@ -31,7 +33,7 @@ def run(code: str, *, manage: bool = False, **env: str) -> subprocess.CompletedP
             "ALLOWED_HOSTS",
             "DJANGO_ALLOW_ASYNC_UNSAFE",  # tests/conftest.py's, for the browser tests
         )
-        and not key.startswith("EMAIL_")
+        and not key.startswith(("EMAIL_", "STRIPE_", "PAYPAL_", "PAYMENT_"))
     }
     return subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code]
@@ -103,7 +105,12 @@ def test_a_wsgi_server_without_settings_gets_production_and_refuses_to_start():
     result = run("import portal.wsgi")
     assert result.returncode != 0
     assert "needs SECRET_KEY in the environment" in result.stderr
-    result = run("import portal.wsgi; print('started')", SECRET_KEY=REAL_KEY, ALLOWED_HOSTS="x")
+    result = run(
+        "import portal.wsgi; print('started')",
+        SECRET_KEY=REAL_KEY,
+        ALLOWED_HOSTS="x",
+        PAYMENT_BANK_TRANSFER_ONLY="true",
+    )
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
 

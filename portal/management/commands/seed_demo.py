@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
 
+from accounts.demo import demo_required
 from accounts.models import User
 from accounts.services import staff_user_create
 from billing.models import Customer, InvoiceKind, Plan, PlanKind, Subscription
@@ -73,9 +74,11 @@ CLOUD_OPTIONS = [("backup", "Daily backup", "1.00"), ("sla", "24/7 support", "4.
 
 
 class Command(BaseCommand):
-    help = "Loads the demo data once (safe to run again)."
+    help = "Demo only: loads the demo data once (safe to run again)."
 
     def handle(self, *args, **options):
+        # Its staff user has a published password and TOTP key: never outside the demo.
+        demo_required(what="seed_demo")
         if Customer.objects.filter(contact__email="billing@acme.example").exists():
             self.stdout.write("Demo data already loaded.")
             return
