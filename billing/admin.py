@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.text import CONTROL_CHARACTERS_CODE, text_refusal
 from audit.admin import AuditedChangesMixin, AuditHistoryMixin
 from billing.admin_staff_actions import (
     CustomerStaffActionsMixin,
@@ -90,7 +91,11 @@ class CustomerChangeForm(forms.ModelForm):
         model = Customer
         fields = STAFF_EDITABLE_FIELDS
 
-    _ERROR_FIELDS = {"currency_locked": "currency", "currency_invalid": "currency"}
+    _ERROR_FIELDS = {
+        "currency_locked": "currency",
+        "currency_invalid": "currency",
+        CONTROL_CHARACTERS_CODE: "name",
+    }
 
     def clean(self):
         data = super().clean()
@@ -357,6 +362,10 @@ class SubscriptionAddForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        # _post_clean is skipped below, so the model's own check of the name is done here.
+        refusal = text_refusal(value=data.get("organization_name"), label="organization name")
+        if refusal:
+            self.add_error("organization_name", refusal)
         if data.get("customer") and data.get("plan"):
             try:
                 subscription_validate_plan(customer=data["customer"], plan=data["plan"])

@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 
+from accounts.text import NoControlCharacters
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
 from billing.services.customers import customer_validate_vat_number
@@ -59,7 +60,9 @@ class ChangePasswordForm(PasswordChangeForm):
 
 
 class AccountForm(forms.Form):
-    name = forms.CharField(label="Company name", max_length=200)
+    name = forms.CharField(
+        label="Company name", max_length=200, validators=[NoControlCharacters("company name")]
+    )
     address_line1 = forms.CharField(label="Address", max_length=200)
     address_line2 = forms.CharField(label="Address (line 2)", max_length=200, required=False)
     postal_code = forms.CharField(label="Postal code", max_length=20)
@@ -89,6 +92,7 @@ class SignUpForm(forms.Form):
         label="Company name",
         max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+        validators=[NoControlCharacters("company name")],
     )
     country = forms.ChoiceField(
         label="Country",
@@ -103,11 +107,13 @@ class ContactForm(forms.Form):
         label="Your name",
         max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        validators=[NoControlCharacters("name")],
     )
     company = forms.CharField(
         label="Company",
         max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+        validators=[NoControlCharacters("company name")],
     )
     email = forms.EmailField(
         label="E-mail address",

@@ -3,6 +3,7 @@
 
 from django import forms
 
+from accounts.text import NoControlCharacters
 from fleet.models import InstanceOption, InstancePackage
 
 
@@ -75,7 +76,9 @@ class InstanceSettingsForm(forms.Form):
 
 
 class InstanceCreateForm(InstanceSettingsForm):
-    name = forms.CharField(label="Name", max_length=100)
+    name = forms.CharField(
+        label="Name", max_length=100, validators=[NoControlCharacters("instance name")]
+    )
 
     field_order = ["name", "package", "expected_cpe_devices", "options"]
 
