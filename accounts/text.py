@@ -10,6 +10,7 @@ uses the one rule."""
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.deconstruct import deconstructible
 
 # C0 controls (U+0000-U+001F: NUL, TAB, LF, CR, ...), DEL and the C1 controls
@@ -71,3 +72,22 @@ def mail_subject_safe(value: str | None) -> str:
     e-mail headers, where a legacy name (stored before the rule) must not break the
     e-mail."""
     return " ".join(CONTROL_CHARACTERS.sub(" ", value or "").split())
+
+
+class NoControlCharactersFormMixin:
+    """For ModelForms (the admin): the rule on the form fields themselves, so that a NUL,
+    which Django's own check already refuses ("Null characters are not allowed."), gets
+    the same message as a line break. `control_character_labels`: field name -> label."""
+
+    control_character_labels: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field, label in self.control_character_labels.items():
+            if field in self.fields:
+                # Ours first, and Django's NUL check dropped: one message, not two.
+                self.fields[field].validators = [NoControlCharacters(label)] + [
+                    validator
+                    for validator in self.fields[field].validators
+                    if not isinstance(validator, ProhibitNullCharactersValidator)
+                ]

@@ -5,7 +5,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 
-from accounts.text import NoControlCharacters
+from accounts.text import NoControlCharactersFormMixin
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
 from billing.services.customers import customer_validate_vat_number
@@ -59,10 +59,10 @@ class ChangePasswordForm(PasswordChangeForm):
     """A password already: the current one, then the new one twice."""
 
 
-class AccountForm(forms.Form):
-    name = forms.CharField(
-        label="Company name", max_length=200, validators=[NoControlCharacters("company name")]
-    )
+class AccountForm(NoControlCharactersFormMixin, forms.Form):
+    control_character_labels = {"name": "company name"}
+
+    name = forms.CharField(label="Company name", max_length=200)
     address_line1 = forms.CharField(label="Address", max_length=200)
     address_line2 = forms.CharField(label="Address (line 2)", max_length=200, required=False)
     postal_code = forms.CharField(label="Postal code", max_length=20)
@@ -82,7 +82,9 @@ class AccountForm(forms.Form):
             raise forms.ValidationError(error.message) from error
 
 
-class SignUpForm(forms.Form):
+class SignUpForm(NoControlCharactersFormMixin, forms.Form):
+    control_character_labels = {"company_name": "company name"}
+
     email = forms.EmailField(
         label="Work e-mail address",
         max_length=254,
@@ -92,7 +94,6 @@ class SignUpForm(forms.Form):
         label="Company name",
         max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
-        validators=[NoControlCharacters("company name")],
     )
     country = forms.ChoiceField(
         label="Country",
@@ -102,18 +103,18 @@ class SignUpForm(forms.Form):
     )
 
 
-class ContactForm(forms.Form):
+class ContactForm(NoControlCharactersFormMixin, forms.Form):
+    control_character_labels = {"name": "name", "company": "company name"}
+
     name = forms.CharField(
         label="Your name",
         max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
-        validators=[NoControlCharacters("name")],
     )
     company = forms.CharField(
         label="Company",
         max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
-        validators=[NoControlCharacters("company name")],
     )
     email = forms.EmailField(
         label="E-mail address",
