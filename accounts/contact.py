@@ -8,7 +8,9 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.mail import mail_send_on_commit
 from accounts.models import ContactRequest, User
+from accounts.text import text_refusal
 from accounts.throttle import throttle_count, throttle_key
 from audit.services import audit_record
 
@@ -34,6 +36,12 @@ def contact_request_create(
     wants_contract: bool,
     client_ip: str,
 ) -> ContactRequest:
+    # Both go into the subject of the e-mail to staff: refused, not flattened, so what
+    # staff read is what the visitor typed.
+    for value, label in ((name, "name"), (company, "company name")):
+        refusal = text_refusal(value=value, label=label)
+        if refusal:
+            raise ContactError(refusal)
     key = throttle_key(scope="contact", kind="ip", subject=client_ip)
     if throttle_count(key=key, window=settings.CONTACT_RATE_WINDOW) > (
         settings.CONTACT_REQUESTS_PER_IP
@@ -59,8 +67,8 @@ def contact_request_create(
         to=[settings.STAFF_CONTACT_EMAIL],
         reply_to=[request.email],
     )
-    # robust: a mail server that fails is logged; the visitor still gets the answer.
-    transaction.on_commit(mail.send, robust=True)
+    # A mail server that fails is logged (accounts.mail); the visitor still gets the answer.
+    mail_send_on_commit(message=mail)
     return request
 
 

@@ -6,6 +6,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.text import text_fields_validate
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -111,6 +113,11 @@ class SignUp(models.Model):
     def __str__(self) -> str:
         return self.email
 
+    def clean(self):
+        super().clean()
+        # Shown in e-mail subjects: no line breaks or control characters (accounts.text).
+        text_fields_validate(obj=self, labels={"company_name": "company name"})
+
 
 class ContactRequest(models.Model):
     """A visitor's "Contact Us" message (e.g. a contract paid by bank transfer), e-mailed
@@ -134,3 +141,8 @@ class ContactRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.company} ({self.email})"
+
+    def clean(self):
+        super().clean()
+        # Shown in e-mail subjects: no line breaks or control characters (accounts.text).
+        text_fields_validate(obj=self, labels={"name": "name", "company": "company name"})

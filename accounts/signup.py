@@ -26,7 +26,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.mail import mail_send_on_commit
 from accounts.models import SignUp, User
+from accounts.text import text_refusal
 from accounts.throttle import throttle_count, throttle_key
 from audit.services import audit_record
 from billing.errors import BillingError
@@ -69,7 +71,12 @@ def signup_token_hash(*, token: str) -> str:
 
 def signup_request(*, email: str, company_name: str, country: str, client_ip: str) -> None:
     """Sends the e-mail this address gets (see the module docstring). Returns nothing, the
-    same for every address; raises SignUpError only for the rate limits."""
+    same for every address; raises SignUpError only for the rate limits and a company
+    name with a line break or control character (the same for every address)."""
+    # Refused, not flattened: the name becomes the customer's, in every e-mail subject.
+    refusal = text_refusal(value=company_name, label="company name")
+    if refusal:
+        raise SignUpError(refusal)
     email = signup_normalize_email(email=email)
     company_name = " ".join((company_name or "").split())
     country = (country or settings.SIGNUP_DEFAULT_COUNTRY).upper()
@@ -205,9 +212,9 @@ def _send(*, to: str, subject: str, template: str, context: dict) -> None:
     html = render_to_string(f"portal/emails/{template}.html", context)
     message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
     message.attach_alternative(html, "text/html")
-    # robust: a mail server that fails is logged, never a 500 that would tell which
-    # addresses get an e-mail.
-    transaction.on_commit(message.send, robust=True)
+    # A mail server that fails is logged (accounts.mail), never a 500 that would tell
+    # which addresses get an e-mail.
+    mail_send_on_commit(message=message)
 
 
 def _rate_limit_hit(*, kind: str, subject: str, limit: int, message: str) -> None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.text import CONTROL_CHARACTERS_CODE, NoControlCharactersFormMixin
 from audit.admin import AuditedChangesMixin, AuditHistoryMixin
 from billing.admin_staff_actions import (
     CustomerStaffActionsMixin,
@@ -45,7 +46,8 @@ from billing.services.quantities import subscription_validate_quantity
 from billing.services.subscriptions import subscription_create, subscription_validate_plan
 
 
-class CustomerAddForm(forms.ModelForm):
+class CustomerAddForm(NoControlCharactersFormMixin, forms.ModelForm):
+    control_character_labels = {"name": "company name"}
     contact_email = forms.EmailField(label="Billing contact e-mail")
 
     class Meta:
@@ -82,15 +84,21 @@ class CustomerChangeContactForm(forms.Form):
     email = forms.EmailField(label="New billing contact e-mail")
 
 
-class CustomerChangeForm(forms.ModelForm):
+class CustomerChangeForm(NoControlCharactersFormMixin, forms.ModelForm):
     """Staff's edit of a customer: the rules live in customer_validate_staff_change (the
     currency is fixed once an invoice exists; the credit balance is never a form field)."""
+
+    control_character_labels = {"name": "company name"}
 
     class Meta:
         model = Customer
         fields = STAFF_EDITABLE_FIELDS
 
-    _ERROR_FIELDS = {"currency_locked": "currency", "currency_invalid": "currency"}
+    _ERROR_FIELDS = {
+        "currency_locked": "currency",
+        "currency_invalid": "currency",
+        CONTROL_CHARACTERS_CODE: "name",
+    }
 
     def clean(self):
         data = super().clean()
@@ -345,7 +353,9 @@ class PlanAdmin(AuditedChangesMixin, AuditHistoryMixin, admin.ModelAdmin):
     readonly_fields = ("audit_history",)
 
 
-class SubscriptionAddForm(forms.ModelForm):
+class SubscriptionAddForm(NoControlCharactersFormMixin, forms.ModelForm):
+    # On the field: _post_clean (where the model's clean() runs) is skipped below.
+    control_character_labels = {"organization_name": "organization name"}
     start = forms.DateField(
         initial=lambda: timezone.now().date(),
         help_text="The billing date: the first period starts here.",

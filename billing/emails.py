@@ -1,11 +1,13 @@
 """E-mails to a customer's billing contact: a plain-text and an HTML part from templates
-templates/billing/emails/<name>.txt and <name>.html, sent after the transaction commits."""
+templates/billing/emails/<name>.txt and <name>.html, sent after the transaction commits
+through accounts.mail (a failed message is logged, never raised into the action that sent
+it; a name with a control character is flattened in the subject)."""
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.template.loader import render_to_string
 
+from accounts.mail import mail_send_on_commit
 from billing.models import Customer
 
 # (file name, content, MIME type), as EmailMessage.attach takes them.
@@ -31,4 +33,4 @@ def customer_email_send(
     message.attach_alternative(html, "text/html")
     for name, content, mimetype in attachments or ():
         message.attach(name, content, mimetype)
-    transaction.on_commit(message.send)
+    mail_send_on_commit(message=message)

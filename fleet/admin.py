@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from accounts.text import NoControlCharactersFormMixin
 from audit.admin import AuditedChangesMixin, AuditHistoryMixin
 from fleet.errors import FleetError
 from fleet.models import (
@@ -55,8 +56,17 @@ class DeviceInline(admin.TabularInline):
         return False
 
 
+class OrganizationForm(NoControlCharactersFormMixin, forms.ModelForm):
+    control_character_labels = {"name": "organization name"}
+
+    class Meta:
+        model = Organization
+        fields = ("name",)  # the rest is read-only (OrganizationAdmin.readonly_fields)
+
+
 @admin.register(Organization)
 class OrganizationAdmin(AuditedChangesMixin, AuditHistoryMixin, admin.ModelAdmin):
+    form = OrganizationForm
     list_display = ("name", "mode", "licensed", "licence_count", "is_paused", "has_overdue_invoice")
     list_filter = ("mode", "licensed", "is_paused", "is_cancelled", "has_overdue_invoice")
     search_fields = ("name",)

@@ -8,6 +8,8 @@ rows through fleet.services.organizations, and fleet derives the mode from them.
 from django.core.validators import RegexValidator
 from django.db import models
 
+from accounts.text import text_fields_validate
+
 # Serial numbers travel in URLs of the MDM API: letters, digits, dot, dash, underscore.
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 serial_validator = RegexValidator(
@@ -45,6 +47,11 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        super().clean()
+        # Shown in e-mail subjects: no line breaks or control characters (accounts.text).
+        text_fields_validate(obj=self, labels={"name": "organization name"})
 
 
 class DeviceState(models.TextChoices):
@@ -192,3 +199,8 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        super().clean()
+        # Shown in e-mail subjects: no line breaks or control characters (accounts.text).
+        text_fields_validate(obj=self, labels={"name": "instance name"})

@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 
+from accounts.text import NoControlCharactersFormMixin
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
 from billing.services.customers import customer_validate_vat_number
@@ -58,7 +59,9 @@ class ChangePasswordForm(PasswordChangeForm):
     """A password already: the current one, then the new one twice."""
 
 
-class AccountForm(forms.Form):
+class AccountForm(NoControlCharactersFormMixin, forms.Form):
+    control_character_labels = {"name": "company name"}
+
     name = forms.CharField(label="Company name", max_length=200)
     address_line1 = forms.CharField(label="Address", max_length=200)
     address_line2 = forms.CharField(label="Address (line 2)", max_length=200, required=False)
@@ -79,7 +82,9 @@ class AccountForm(forms.Form):
             raise forms.ValidationError(error.message) from error
 
 
-class SignUpForm(forms.Form):
+class SignUpForm(NoControlCharactersFormMixin, forms.Form):
+    control_character_labels = {"company_name": "company name"}
+
     email = forms.EmailField(
         label="Work e-mail address",
         max_length=254,
@@ -98,7 +103,9 @@ class SignUpForm(forms.Form):
     )
 
 
-class ContactForm(forms.Form):
+class ContactForm(NoControlCharactersFormMixin, forms.Form):
+    control_character_labels = {"name": "name", "company": "company name"}
+
     name = forms.CharField(
         label="Your name",
         max_length=200,

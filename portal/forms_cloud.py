@@ -3,6 +3,7 @@
 
 from django import forms
 
+from accounts.text import NoControlCharactersFormMixin
 from fleet.models import InstanceOption, InstancePackage
 
 
@@ -74,8 +75,9 @@ class InstanceSettingsForm(forms.Form):
         self.fields["options"].queryset = options.order_by("code")
 
 
-class InstanceCreateForm(InstanceSettingsForm):
+class InstanceCreateForm(NoControlCharactersFormMixin, InstanceSettingsForm):
     name = forms.CharField(label="Name", max_length=100)
+    control_character_labels = {"name": "instance name"}
 
     field_order = ["name", "package", "expected_cpe_devices", "options"]
 

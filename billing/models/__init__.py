@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from djmoney.models.fields import MoneyField
 
+from accounts.text import text_fields_validate
 from billing.countries import COUNTRY_CHOICES
 from billing.money import CURRENCY_CHOICES
 
@@ -68,6 +69,11 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        super().clean()
+        # Shown in e-mail subjects: no line breaks or control characters (accounts.text).
+        text_fields_validate(obj=self, labels={"name": "company name"})
+
     @property
     def email(self) -> str:
         return self.contact.email
@@ -104,6 +110,11 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.unit_price}/{self.interval})"
+
+    def clean(self):
+        super().clean()
+        # Shown in e-mail subjects: no line breaks or control characters (accounts.text).
+        text_fields_validate(obj=self, labels={"name": "plan name"})
 
     @property
     def is_core(self) -> bool:
@@ -207,6 +218,11 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.organization_name}"
+
+    def clean(self):
+        super().clean()
+        # Shown in e-mail subjects: no line breaks or control characters (accounts.text).
+        text_fields_validate(obj=self, labels={"organization_name": "organization name"})
 
 
 class InvoiceStatus(models.TextChoices):

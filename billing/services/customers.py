@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import user_portal_access_revoke
+from accounts.text import CONTROL_CHARACTERS_CODE, text_refusal
 from audit.services import Actor, audit_record
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
@@ -40,6 +41,16 @@ def customer_validate_vat_number(*, vat_number: str) -> str:
     return vat_number
 
 
+def customer_validate_name(*, name: str) -> str:
+    """The company name, trimmed. It goes into every e-mail subject: a line break or a
+    control character could break (or forge) a header, so it is refused."""
+    name = (name or "").strip()
+    message = text_refusal(value=name, label="company name")
+    if message:
+        raise BillingError(message, code=CONTROL_CHARACTERS_CODE)
+    return name
+
+
 @transaction.atomic
 def customer_create(
     *,
@@ -54,6 +65,7 @@ def customer_create(
     address_line2: str = "",
     actor: Actor = None,
 ) -> Customer:
+    name = customer_validate_name(name=name)
     email = customer_validate_contact_email(email=contact_email)
     if currency not in dict(CURRENCY_CHOICES):
         raise BillingError(f"We do not bill in {currency}.")
@@ -132,7 +144,7 @@ def customer_update_account(
     keep using the verified ones until staff verify it (customer_tax_identity_verify).
     Proposing the verified values again withdraws a pending proposal."""
     values = {
-        "name": (name or "").strip(),
+        "name": customer_validate_name(name=name),
         "address_line1": (address_line1 or "").strip(),
         "address_line2": (address_line2 or "").strip(),
         "postal_code": (postal_code or "").strip(),
@@ -313,6 +325,8 @@ def customer_validate_staff_change(*, customer: Customer, changes: dict) -> dict
             code="field_not_editable",
         )
     values = dict(changes)
+    if "name" in values:
+        values["name"] = customer_validate_name(name=values["name"])
     if "currency" in values and values["currency"] != customer.currency:
         if values["currency"] not in dict(CURRENCY_CHOICES):
             raise BillingError(f"We do not bill in {values['currency']}.", code="currency_invalid")

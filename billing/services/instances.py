@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.text import CONTROL_CHARACTERS_CODE, text_refusal
 from audit.services import Actor, audit_record
 from billing.errors import PREVIEW_CHANGED, BillingError
 from billing.models import BalanceEntry, Customer
@@ -166,6 +167,10 @@ def instance_create(
     name = (name or "").strip()
     if not name:
         raise BillingError("Give the instance a name.", code="name_missing")
+    # The name is shown in e-mails and the balance ledger: no line breaks or controls.
+    refusal = text_refusal(value=name, label="instance name")
+    if refusal:
+        raise BillingError(refusal, code=CONTROL_CHARACTERS_CODE)
     if not package.is_active:
         raise BillingError("That package is no longer offered.", code="package_inactive")
     codes = _clean_settings(

@@ -5,6 +5,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.text import CONTROL_CHARACTERS_CODE, text_refusal
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.models import (
@@ -67,6 +68,10 @@ def subscription_create(
     actor: Actor,
 ) -> Subscription:
     """Creates the MDM organization and its subscription, billed on `start`'s day."""
+    # Checked here too (fleet checks it again): subscription e-mails start with this name.
+    refusal = text_refusal(value=organization_name, label="organization name")
+    if refusal:
+        raise BillingError(refusal, code=CONTROL_CHARACTERS_CODE)
     subscription_validate_plan(customer=customer, plan=plan)
     subscription_validate_quantity(quantity=quantity)
     organization = organization_create(

@@ -4,7 +4,9 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.text import CONTROL_CHARACTERS_CODE, text_refusal
 from audit.services import Actor, audit_record
+from fleet.errors import FleetError
 from fleet.models import Organization
 from fleet.selectors import organization_in_field_count
 from fleet.services.modes import organization_mode_compute
@@ -15,6 +17,11 @@ _BILLING_INPUTS = ("licensed", "licence_count", "is_paused", "is_cancelled", "ha
 def organization_create(
     *, name: str, licensed: bool, licence_count: int, actor: Actor
 ) -> Organization:
+    # The name is what the MDM shows and (copied onto the subscription) every billing
+    # e-mail's subject starts with: a line break there would break the e-mail.
+    refusal = text_refusal(value=name, label="organization name")
+    if refusal:
+        raise FleetError(refusal, code=CONTROL_CHARACTERS_CODE)
     organization = Organization.objects.create(
         name=name, licensed=licensed, licence_count=licence_count
     )
