@@ -16,6 +16,7 @@ everything else (network, 5xx, rate limit, bad request, bad key) is raised.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -44,6 +45,11 @@ from billing.gateways.interface import (
     SessionOwner,
     SetupSessionRequest,
 )
+
+# The SDK logs every request's URL at INFO ("Request to Stripe api ... url=…"), and a
+# retrieve's URL holds the Checkout Session or PaymentIntent id; the portal's root logger
+# is at INFO. Its warnings and errors still show.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 WEBHOOK_TOLERANCE = 300  # seconds: Stripe's default, refuses replays of old events
 
