@@ -46,6 +46,21 @@ class SetupSessionRequest:
 
 
 @dataclass(frozen=True)
+class SessionOwner:
+    """Whose hosted session, order or charge this is, as the gateway recorded it when we
+    opened it (the customer cannot change it on the way back). Services compare it with
+    the logged-in customer in one place (billing/services/ownership.py): a session id in
+    a return URL is only a claim.
+
+    Each field is "" when the gateway does not know it: Stripe gives the Customer and our
+    metadata, the sandbox its stored customer_id, PayPal only the reference we sent."""
+
+    customer_id: str = ""  # our Customer pk, from the metadata we sent
+    gateway_customer_ref: str = ""  # the gateway's customer (Stripe "cus_…")
+    reference: str = ""  # our reference: the invoice number, "TOP-UP-<payment id>"
+
+
+@dataclass(frozen=True)
 class SavedMethod:
     """A method the customer saved, as the gateway describes it."""
 
@@ -56,6 +71,9 @@ class SavedMethod:
     exp_month: int | None = None
     exp_year: int | None = None
     funding: str = ""  # credit, debit, prepaid
+    # setup_session_result: whose session saved it. Not part of equality: it describes
+    # the session the method came back from, not the method.
+    owner: SessionOwner | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,10 @@ class ChargeResult:
     error_code: str = ""  # FAILED: a GatewayError code
     error_message: str = ""
     method: SavedMethod | None = None  # the method used, when the gateway says
+    # Whose session, order or charge (payment_session_result, charge_status,
+    # order_capture); None when the gateway does not say, which ownership refuses. Not
+    # part of equality: the same charge read through its session or directly is equal.
+    owner: SessionOwner | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ from billing.gateways.interface import (
     PayPalOrderRequest,
     RefundRequest,
     RefundResult,
+    SessionOwner,
 )
 
 RETRY_STATUSES = [429, 500, 502, 503, 504]
@@ -269,6 +270,7 @@ class PayPalOrdersGateway:
                 action_url=_link(again.links, "payer-action", "approve"),
                 error_code=errors.INSTRUMENT_DECLINED,
                 error_message=error.message,
+                owner=_order_owner(again),
             )
         capture = _capture_of(order)
         if capture is None:
@@ -293,6 +295,7 @@ class PayPalOrdersGateway:
             error_message=f"PayPal capture {capture.id}: {capture_status}"
             if status == FAILED
             else "",
+            owner=_order_owner(order),
         )
 
     def refund(self, request: RefundRequest) -> RefundResult:
@@ -407,6 +410,15 @@ def _order_amount(order) -> Decimal:
         if getattr(unit, "amount", None) is not None:
             return Decimal(unit.amount.value)
     return Decimal("0")
+
+
+def _order_owner(order) -> SessionOwner:
+    """Whose order: PayPal knows no customer of ours, but the purchase unit carries the
+    reference_id we sent (the invoice number), which the payer cannot change."""
+    for unit in order.purchase_units or []:
+        if getattr(unit, "reference_id", None):
+            return SessionOwner(reference=unit.reference_id)
+    return SessionOwner()
 
 
 def _order_currency(order) -> str:

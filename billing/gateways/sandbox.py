@@ -28,7 +28,7 @@ before returns the stored result, never a second one.
 """
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from hashlib import sha256
@@ -57,6 +57,7 @@ from billing.gateways.interface import (
     RefundRequest,
     RefundResult,
     SavedMethod,
+    SessionOwner,
     SetupSessionRequest,
 )
 from billing.models import SandboxKind, SandboxRecord
@@ -183,6 +184,16 @@ def _saved_method(record: SandboxRecord) -> SavedMethod:
     )
 
 
+def _owner(payload: dict) -> SessionOwner | None:
+    """Whose session or charge, from what we stored when it was opened; None for a record
+    made before the sandbox stored it (ownership then refuses it: fail closed)."""
+    if not payload.get("customer_id"):
+        return None
+    return SessionOwner(
+        customer_id=str(payload["customer_id"]), reference=payload.get("reference", "")
+    )
+
+
 def _charge_result(record: SandboxRecord) -> ChargeResult:
     p = record.payload
     method = None
@@ -200,6 +211,7 @@ def _charge_result(record: SandboxRecord) -> ChargeResult:
         error_code=p.get("error_code", ""),
         error_message=p.get("error_message", ""),
         method=method,
+        owner=_owner(p),
     )
 
 
@@ -296,6 +308,7 @@ def sandbox_payment_pay(session_id: str, *, card_number: str, exp_month: int, ex
             amount=Decimal(p["amount"]),
             currency=p["currency"],
             return_url=reverse("sandbox:checkout", args=[session.ref]),
+            customer_id=p["customer_id"],
         )
         p["charge_ref"] = charge.ref
         session.save(update_fields=["payload"])
@@ -349,10 +362,11 @@ def sandbox_order_cancel_url(order_id: str) -> str:
 
 
 def _charge_create(
-    *, method: SandboxRecord, amount: Decimal, currency: str, return_url: str
+    *, method: SandboxRecord, amount: Decimal, currency: str, return_url: str, customer_id: int
 ) -> SandboxRecord:
     m = method.payload
     payload = {
+        "customer_id": customer_id,  # whose charge: charge_status reports it (SessionOwner)
         "method_ref": method.ref,
         "kind": m["kind"],
         "amount": str(amount),
@@ -441,7 +455,8 @@ class SandboxCardGateway:
             raise GatewayError(
                 "The customer has not saved a method in this session.", code=errors.INVALID_REQUEST
             )
-        return _saved_method(_record(session.payload["method_ref"], SandboxKind.METHOD))
+        method = _saved_method(_record(session.payload["method_ref"], SandboxKind.METHOD))
+        return replace(method, owner=_owner(session.payload))
 
     def payment_session_create(self, request: PaymentSessionRequest) -> HostedSession:
         def create() -> SandboxRecord:
@@ -470,13 +485,16 @@ class SandboxCardGateway:
         session = _record(session_id, SandboxKind.PAYMENT_SESSION)
         p = session.payload
         if p.get("charge_ref"):
-            return _charge_result(_record(p["charge_ref"], SandboxKind.CHARGE))
+            # The session's owner, with our reference: the session is what was opened.
+            charge = _charge_result(_record(p["charge_ref"], SandboxKind.CHARGE))
+            return replace(charge, owner=_owner(p))
         return ChargeResult(
             status=REQUIRES_ACTION,
             gateway_ref=session.ref,
             amount=Decimal(p["amount"]),
             currency=p["currency"],
             action_url=_absolute(reverse("sandbox:checkout", args=[session.ref])),
+            owner=_owner(p),
         )
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
@@ -494,6 +512,7 @@ class SandboxCardGateway:
                 amount=request.amount,
                 currency=request.currency,
                 return_url=request.return_url,
+                customer_id=request.customer.customer_id,
             )
 
         return _charge_result(_idempotent(SandboxKind.CHARGE, request.idempotency_key, create))
@@ -616,6 +635,8 @@ class SandboxPayPalGateway:
             currency=p["currency"],
             error_code=outcome.get("error_code", ""),
             error_message=outcome.get("error_message", ""),
+            # PayPal knows no customer of ours: the order carries the reference we sent.
+            owner=SessionOwner(reference=p["reference"]),
         )
 
 

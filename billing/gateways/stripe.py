@@ -16,8 +16,10 @@ everything else (network, 5xx, rate limit, bad request, bad key) is raised.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -40,8 +42,14 @@ from billing.gateways.interface import (
     RefundRequest,
     RefundResult,
     SavedMethod,
+    SessionOwner,
     SetupSessionRequest,
 )
+
+# The SDK logs every request's URL at INFO ("Request to Stripe api ... url=…"), and a
+# retrieve's URL holds the Checkout Session or PaymentIntent id; the portal's root logger
+# is at INFO. Its warnings and errors still show.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 WEBHOOK_TOLERANCE = 300  # seconds: Stripe's default, refuses replays of old events
 
@@ -188,6 +196,17 @@ def _saved_method(payment_method: Any) -> SavedMethod | None:
     return SavedMethod(gateway_ref=payment_method.id, kind=kind)
 
 
+def _owner(obj: Any) -> SessionOwner:
+    """Whose Checkout Session or PaymentIntent: its `customer` and the metadata we set
+    when we made it (customer_id, reference), which the customer cannot change."""
+    metadata = _field(obj, "metadata")
+    return SessionOwner(
+        customer_id=str(_field(metadata, "customer_id") or ""),
+        gateway_customer_ref=_id(_field(obj, "customer")),
+        reference=str(_field(metadata, "reference") or _field(obj, "client_reference_id") or ""),
+    )
+
+
 def _charge_result(intent: Any) -> ChargeResult:
     """A PaymentIntent as a ChargeResult. REQUIRES_ACTION: action_url is Stripe's 3-D Secure
     page (next_action.redirect_to_url, given when a return_url was sent); it comes back to
@@ -219,6 +238,7 @@ def _charge_result(intent: Any) -> ChargeResult:
         error_code=error_code,
         error_message=error_message[:300],
         method=_saved_method(_field(intent, "payment_method")),
+        owner=_owner(intent),
     )
 
 
@@ -295,13 +315,15 @@ class StripeGateway:
             raise GatewayError(
                 "No payment method was saved in this session.", code=errors.INVALID_REQUEST
             )
-        return method
+        return replace(method, owner=_owner(session))
 
     # ---- paying once on Checkout ----------------------------------------------------------
 
     def payment_session_create(self, request: PaymentSessionRequest) -> HostedSession:
         metadata = {k: str(v) for k, v in request.metadata.items()}
         metadata["reference"] = request.reference
+        # Whose session: read back on the return page and checked (SessionOwner).
+        metadata["customer_id"] = str(request.customer.customer_id)
         with self._client() as client, _stripe_errors():
             customer_ref = self._ensure_customer(
                 client, request.customer, f"{request.idempotency_key}-customer"
@@ -344,8 +366,11 @@ class StripeGateway:
                 session_id, params={"expand": ["payment_intent.payment_method"]}
             )
         intent = _field(session, "payment_intent")
+        # The session's owner (the one we opened), not the intent's: the same customer and
+        # metadata, plus the reference the session carries.
+        owner = _owner(session)
         if intent and not isinstance(intent, str):
-            return _charge_result(intent)
+            return replace(_charge_result(intent), owner=owner)
         # No PaymentIntent yet (Checkout makes it when the customer confirms): still open
         # means the customer has not paid; expired is final.
         amount = from_minor(_field(session, "amount_total"))
@@ -357,6 +382,7 @@ class StripeGateway:
                 amount=amount,
                 currency=currency,
                 action_url=session.url or "",
+                owner=owner,
             )
         return ChargeResult(
             status=FAILED,
@@ -365,6 +391,7 @@ class StripeGateway:
             currency=currency,
             error_code=errors.CARD_DECLINED,
             error_message="The payment page expired without a payment.",
+            owner=owner,
         )
 
     # ---- charging a saved method ----------------------------------------------------------
@@ -378,7 +405,11 @@ class StripeGateway:
             "confirm": True,
             "off_session": request.off_session,
             "description": request.description,
-            "metadata": {k: str(v) for k, v in request.metadata.items()},
+            # customer_id: whose charge, read back by charge_status after 3-D Secure.
+            "metadata": {
+                **{k: str(v) for k, v in request.metadata.items()},
+                "customer_id": str(request.customer.customer_id),
+            },
             "expand": ["payment_method"],
         }
         if request.return_url:

@@ -25,6 +25,7 @@ from billing.models import (
     PaymentMethodKind,
 )
 from billing.services.locks import lock_customer
+from billing.services.ownership import hosted_owner_check
 from billing.services.payment_kinds import payment_kind_require
 from billing.services.payments import gateway_customer
 
@@ -102,13 +103,21 @@ def payment_method_setup_finish(
     *, customer: Customer, session_id: str, actor: Actor
 ) -> PaymentMethod:
     """The customer is back from the hosted page: keep the method if we accept it. Safe to
-    call twice (the same saved method is returned)."""
+    call twice (the same saved method is returned).
+
+    The session id comes from the URL, so it is checked to be this customer's session
+    (services/ownership.py) before anything else: another customer's is refused with
+    nothing saved, and its method is not detached either (it is theirs)."""
     payment_kind_require(kind=PaymentMethodKind.CARD)
     gateway = card_gateway()
     try:
         saved = gateway.setup_session_result(session_id)
     except GatewayError as error:
         raise BillingError(error.message, code=error.code) from error
+    # The page adds "Nothing was saved." to every refusal.
+    hosted_owner_check(
+        customer=customer, owner=saved.owner, what="setup session", nothing_changed=""
+    )
     try:
         payment_method_check_accepted(saved=saved)
     except BillingError:

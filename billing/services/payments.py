@@ -47,6 +47,7 @@ from billing.notifications import notify_payment_received
 from billing.services.credit import credit_grant
 from billing.services.invoices import invoice_check_transition, invoice_mark_paid
 from billing.services.locks import lock_customer, lock_invoice
+from billing.services.ownership import hosted_owner_check
 from billing.services.payment_kinds import METHOD_UNAVAILABLE, payment_kind_require
 from billing.services.top_up_invoices import top_up_invoice_settle
 
@@ -254,7 +255,9 @@ def payment_hosted_start(
 
 
 def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) -> Payment:
-    """The customer is back from the hosted page (or its webhook came first)."""
+    """The customer is back from the hosted page (or its webhook came first). The session
+    must be one this customer's attempt opened (the Payment row, scoped to the customer)
+    and the gateway must say it is theirs, for this invoice (services/ownership.py)."""
     payment_kind_require(kind=PaymentMethodKind.CARD)
     payment = Payment.objects.filter(
         customer=customer, gateway=card_gateway().name, gateway_ref=session_id
@@ -266,6 +269,12 @@ def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) 
         result = card_gateway().payment_session_result(session_id)
     except GatewayError as error:
         raise BillingError(error.message, code=error.code) from error
+    hosted_owner_check(
+        customer=customer,
+        owner=result.owner,
+        what="payment session",
+        reference=payment.invoice.number if payment.invoice_id else "",
+    )
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 
@@ -324,6 +333,14 @@ def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -
         )
     except GatewayError as error:
         return payment_gateway_failed(payment=payment, error=error, actor=actor)
+    # The order was found among this customer's attempts before the capture (PayPal
+    # knows no customer of ours): its reference must be this attempt's invoice too.
+    hosted_owner_check(
+        customer=customer,
+        owner=result.owner,
+        what="PayPal order",
+        reference=payment.invoice.number if payment.invoice_id else "",
+    )
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 
@@ -343,6 +360,13 @@ def payment_refresh(*, payment: Payment, actor: Actor) -> Payment:
         result = card_gateway().charge_status(payment.gateway_ref)
     except GatewayError as error:
         raise BillingError(error.message, code=error.code) from error
+    # Back from 3-D Secure with the charge id in the URL: the charge must be this
+    # payment's customer's (services/ownership.py).
+    hosted_owner_check(
+        customer=Customer.objects.get(pk=payment.customer_id),
+        owner=result.owner,
+        what="3-D Secure charge",
+    )
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 

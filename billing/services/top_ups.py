@@ -39,6 +39,7 @@ from billing.services.auto_top_up import _default_card, daily_spend
 from billing.services.balance import BALANCE_CURRENCY, balance_top_up
 from billing.services.instances import DAY, next_run_after
 from billing.services.locks import lock_customer
+from billing.services.ownership import hosted_owner_check
 from billing.services.payment_kinds import payment_kind_require
 from billing.services.payments import (
     FINAL,
@@ -98,6 +99,11 @@ def _attempt_create(*, customer: Customer, amount: Decimal) -> Payment:
     )
 
 
+def top_up_reference(payment: Payment) -> str:
+    """Our reference for a top-up at the gateway; the return page checks it comes back."""
+    return f"TOP-UP-{payment.pk}"
+
+
 def top_up_start(
     *,
     customer: Customer,
@@ -119,7 +125,7 @@ def top_up_start(
         )
     payment = _attempt_create(customer=customer, amount=value)
     customer = Customer.objects.select_related("contact").get(pk=customer.pk)
-    reference = f"TOP-UP-{payment.pk}"
+    reference = top_up_reference(payment)
     try:
         session = card_gateway().payment_session_create(
             gw.PaymentSessionRequest(
@@ -189,6 +195,9 @@ def top_up_finish(*, customer: Customer, payment_id: object, actor: Actor) -> Pa
         result = card_gateway().payment_session_result(payment.gateway_ref)
     except GatewayError as error:
         raise BillingError(error.message, code=error.code) from error
+    hosted_owner_check(
+        customer=customer, owner=result.owner, what="top-up", reference=top_up_reference(payment)
+    )
     return top_up_record_result(payment=payment, result=result, actor=actor)
 
 

@@ -6,6 +6,8 @@ succeeded one reversed by the bank); an unknown type is stored and ignored.
 The signature is checked by the gateway module before anything here runs.
 """
 
+import logging
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -13,14 +15,24 @@ from billing.gateways import card_gateway
 from billing.gateways import interface as gw
 from billing.models import Payment, PaymentKind, PaymentMethodKind, PaymentStatus, WebhookEvent
 from billing.services.collection import collection_failed_later
+from billing.services.ownership import hosted_owner_matches
 from billing.services.payments import (
     payment_record_result,
     payment_record_transition,
     payment_reverse,
 )
-from billing.services.top_ups import top_up_record_result
+from billing.services.top_ups import top_up_record_result, top_up_reference
 
 WEBHOOK_ACTOR = "webhook"
+
+log = logging.getLogger("billing.security")
+
+
+def _reference(payment: Payment) -> str:
+    """The reference we sent when opening the payment's session."""
+    if payment.kind == PaymentKind.TOP_UP:
+        return top_up_reference(payment)
+    return payment.invoice.number if payment.invoice_id else ""
 
 
 def _record(*, payment: Payment, result: gw.ChargeResult) -> Payment:
@@ -81,6 +93,13 @@ def _stripe(event: gw.GatewayEvent) -> str:
         if payment is None:
             return "ignored: no such payment"
         result = card_gateway().payment_session_result(data["id"])
+        # The payment was found by the metadata's payment id or the session's refs: the
+        # session must also be that payment's customer's (services/ownership.py).
+        if not hosted_owner_matches(
+            customer=payment.customer, owner=result.owner, reference=_reference(payment)
+        ):
+            log.warning("ignored a checkout session of another owner for payment %s", payment.pk)
+            return f"ignored: session is not payment {payment.pk}'s customer's"
         _record(payment=payment, result=result)
         return f"payment {payment.pk}: {result.status}"
     if event.type.startswith("payment_intent."):

@@ -164,6 +164,25 @@ class FakeStripe:
                 )
             return session
 
+    def complete_authentication(self, intent_id: str, *, succeed: bool = True) -> dict:
+        """The customer finished (or failed) 3-D Secure on Stripe's page for this intent."""
+        with self.lock:
+            intent = self.payment_intents[intent_id]
+            if intent["status"] == "requires_action":
+                intent["next_action"] = None
+                if succeed:
+                    intent.update(status="succeeded", latest_charge=self._new_id("ch"))
+                else:
+                    intent.update(
+                        status="requires_payment_method",
+                        last_payment_error={
+                            "type": "card_error",
+                            "code": "payment_intent_authentication_failure",
+                            "message": "The card's authentication failed.",
+                        },
+                    )
+            return intent
+
     # ---- objects ----------------------------------------------------------------------
 
     def _new_id(self, prefix: str) -> str:

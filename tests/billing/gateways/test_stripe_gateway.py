@@ -91,7 +91,12 @@ def test_charge_succeeds_and_sends_cents_key_and_metadata(gateway, fake_stripe):
     assert sent.params["payment_method"] == "pm_card_visa"
     assert sent.params["confirm"] == "true"
     assert sent.params["off_session"] == "true"
-    assert sent.params["metadata"] == {"invoice": "2025-0042", "payment_id": "12"}
+    # customer_id: whose charge, read back after 3-D Secure (SessionOwner).
+    assert sent.params["metadata"] == {
+        "invoice": "2025-0042",
+        "payment_id": "12",
+        "customer_id": "7",
+    }
     assert len(fake_stripe.charges) == 1
 
 
@@ -466,7 +471,11 @@ def test_payment_session_sends_one_line_in_cents_with_the_reference_and_key(gate
     assert line["quantity"] == "1"
     assert line["price_data"]["unit_amount"] == "381696"
     assert line["price_data"]["currency"] == "eur"
-    assert sent.params["metadata"] == {"invoice_id": "42", "reference": "2025-0042"}
+    assert sent.params["metadata"] == {
+        "invoice_id": "42",
+        "reference": "2025-0042",
+        "customer_id": "7",
+    }
     assert sent.params["payment_intent_data"]["metadata"]["reference"] == "2025-0042"
     assert (
         sent.params["success_url"]
