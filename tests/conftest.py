@@ -69,6 +69,20 @@ def demo_settings(settings):
 
 
 @pytest.fixture
+def sandbox_off(settings):
+    """PAYMENT_SANDBOX off, as in production, for this test: no gateway without keys. The
+    URLconf is loaded first, with the tests' sandbox routes (portal/urls.py reads the
+    setting once, at import): loaded now it would lack them for every later test."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (imports portal.urls)
+    settings.PAYMENT_SANDBOX = False
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYPAL_CLIENT_ID = settings.PAYPAL_CLIENT_SECRET = ""
+    return settings
+
+
+@pytest.fixture
 def on_postgres(db):
     """For tests that need real row locks."""
     if connection.vendor != "postgresql":

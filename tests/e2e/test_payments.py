@@ -143,11 +143,10 @@ def test_a_declined_card_shows_the_decline_and_the_invoice_stays_open(shopper):
     assert invoice.status == InvoiceStatus.OPEN
 
 
-def test_without_gateway_keys_only_bank_transfer_is_offered(shopper, settings):
+def test_without_gateway_keys_only_bank_transfer_is_offered(shopper, sandbox_off):
     """Production without Stripe or PayPal keys, as a customer sees it in the browser:
     no card, SEPA or PayPal anywhere, bank transfer details on the pay page, and the
     balance page says top-ups by card are not available."""
-    settings.PAYMENT_SANDBOX = False
     invoice = open_invoice(shopper.customer)
     shopper.goto("/payment-method/")
     expect(shopper.locator("[data-cards-unavailable]")).to_be_visible()

@@ -35,11 +35,8 @@ URLS = {"success_url": "http://x/ok", "cancel_url": "http://x/no"}
 
 
 @pytest.fixture
-def no_sandbox(settings):
-    settings.PAYMENT_SANDBOX = False
-    settings.STRIPE_SECRET_KEY = ""
-    settings.PAYPAL_CLIENT_ID = settings.PAYPAL_CLIENT_SECRET = ""
-    return settings
+def no_sandbox(sandbox_off):
+    return sandbox_off
 
 
 def test_the_facade_fails_closed_without_the_sandbox(no_sandbox):
@@ -53,7 +50,8 @@ def test_the_facade_fails_closed_without_the_sandbox(no_sandbox):
     assert payment_kind_availability("bank_transfer").offered
 
 
-def test_the_sandbox_stands_in_only_when_allowed(settings):
+def test_the_sandbox_stands_in_only_when_allowed(sandbox_off):
+    settings = sandbox_off
     settings.STRIPE_SECRET_KEY = ""
     settings.PAYMENT_SANDBOX = True
     assert card_gateway().name == "sandbox"
@@ -61,7 +59,9 @@ def test_the_sandbox_stands_in_only_when_allowed(settings):
     assert card_gateway().name == "stripe"  # keys win over the sandbox
 
 
-def test_a_saved_method_is_used_only_through_the_gateway_that_saved_it(settings):
+def test_a_saved_method_is_used_only_through_the_gateway_that_saved_it(sandbox_off):
+    settings = sandbox_off
+    settings.PAYMENT_SANDBOX = True
     settings.STRIPE_SECRET_KEY = "sk_test_x"
     assert payment_method_usable(kind="card", gateway="stripe")
     assert not payment_method_usable(kind="card", gateway="sandbox")
