@@ -4,10 +4,15 @@ own, and one fault in the middle of each run:
 
     sigkill    the worker is SIGKILLed inside a chunk's transaction (invoices written and
                numbers drawn, not committed) after a first chunk committed; a new worker
-               starts and the broker hands the chunk out again (visibility timeout 5 s).
+               starts and the broker hands the chunk out again: the portal's own
+               settings (CELERY_VISIBILITY_TIMEOUT, set to --visibility-timeout), no
+               transport options of the test's, so kombu's own sweep too (about 100 s).
     redis      the redis-server is SIGKILLed while a chunk is in its transaction and the
                other chunks are queued, then started again on the same port, empty (no
                persistence: the queued chunks are lost); the nightly task is sent again.
+    watchdog   as `redis`, but nothing sends the nightly task again: the watchdog
+               (billing.tasks.nightly_runs_watchdog, NIGHTLY_RUN_ALERT_MINUTES=0 here) finds
+               the run incomplete, queues its missing chunks again and alerts staff once.
     dbdrop     the chunk's own database connection is terminated (pg_terminate_backend
                from a second connection) inside its transaction: OperationalError, the
                task's autoretry runs the chunk again.
@@ -48,7 +53,7 @@ from bench.databases import database_create  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 
-FAULTS = ("sigkill", "redis", "dbdrop")
+FAULTS = ("sigkill", "redis", "watchdog", "dbdrop")
 RUNS = ("renewals", "instances")
 
 
@@ -340,10 +345,13 @@ class Bench:
             "SECRET_KEY": "faults-" + secrets.token_hex(24),
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "PYTHONPATH": str(ROOT),
-            "FAULTS_VISIBILITY_TIMEOUT": str(args.visibility_timeout),
+            # The production setting, configured small (seconds).
+            "CELERY_VISIBILITY_TIMEOUT": str(args.visibility_timeout),
             # Chunks of 500 (production runs 2,000): a few thousand due make several
             # chunks, so a fault can land in one after another has committed.
             "BILLING_RENEWAL_CHUNK_SIZE": "500",
+            # The watchdog case: a run is watched as soon as it started.
+            "NIGHTLY_RUN_ALERT_MINUTES": "0",
         }
         self.workers: list[Worker] = []
 
@@ -382,7 +390,7 @@ class Bench:
         redis.Redis(port=self.redis.port).flushall()  # the private server
         marker = self.tmp / f"{run}-{fault}.marker"
         marker.unlink(missing_ok=True)
-        hooks = {"sigkill": "hang", "redis": "pause", "dbdrop": "terminate"}
+        hooks = {"sigkill": "hang", "redis": "pause", "watchdog": "pause", "dbdrop": "terminate"}
         first = self.worker(
             f"{run}-{fault}-a",
             FAULTS_HOOK=hooks[fault],
@@ -402,7 +410,7 @@ class Bench:
             )
             self.worker(f"{run}-{fault}-b")
             print(f"  started worker {run}-{fault}-b; the broker hands the chunk out again")
-        elif fault == "redis":
+        elif fault in ("redis", "watchdog"):
             _wait(marker.exists, 120, "the second chunk in its transaction")
             client = redis.Redis(port=self.redis.port)
             queued = client.llen("celery")
@@ -421,8 +429,12 @@ class Bench:
             if first.process.poll() is not None:
                 print(f"  worker {first.name} exited ({first.process.returncode}): a new one")
                 self.worker(f"{run}-{fault}-b")
-            self.send(task)
-            print(f"  sent {task.rsplit('.', 1)[1]} again")
+            if fault == "watchdog":
+                self.send("billing.tasks.nightly_runs_watchdog")
+                print("  sent nightly_runs_watchdog (the nightly task is not sent again)")
+            else:
+                self.send(task)
+                print(f"  sent {task.rsplit('.', 1)[1]} again")
         _wait(lambda: _progress(run) >= count, 180, f"{run}: all {count} done")
         _wait(self.queues_empty, 60, "the broker's queue empty, nothing unacknowledged")
         print(f"  {run}: all {count} done {time.monotonic() - started:.1f} s after the send")
@@ -436,6 +448,8 @@ class Bench:
             print(f"  worker log: {retries} task retry(ies) after OperationalError")
             if "OperationalError" not in logs or not retries:
                 notes.append("no OperationalError retry in the worker log")
+        if fault == "watchdog":
+            notes += self.watchdog_checks(run)
         for worker in self.workers:
             worker.stop()
         self.workers.clear()
@@ -443,6 +457,35 @@ class Bench:
         if _fingerprint(run) != baseline:
             problems.append("the state differs from the baseline run without a fault")
         return notes + problems
+
+    def watchdog_checks(self, run: str) -> list[str]:
+        """The run's record: found incomplete, queued again once, staff alerted once; the
+        next tick (sent now) marks it complete, alerts and queues nothing more."""
+        from django.db import connection
+
+        from billing.models import NightlyRun
+
+        def record() -> dict:
+            values = NightlyRun.objects.filter(kind=run).values(
+                "status", "requeues", "alerted_at", "finished_at"
+            )
+            row = values.first() or {}
+            connection.close()
+            return row
+
+        first = record()
+        self.send("billing.tasks.nightly_runs_watchdog")
+        _wait(lambda: record().get("status") == "complete", 60, "the next tick completes")
+        second = record()
+        print(
+            f"  the run: {first['status']}, queued again {first['requeues']}x, alerted; the "
+            f"next tick: {second['status']}, queued again {second['requeues']}x in all"
+        )
+        if not first.get("alerted_at") or first["requeues"] != 1:
+            return [f"the watchdog did not requeue and alert the run once: {first}"]
+        if (second["alerted_at"], second["requeues"]) != (first["alerted_at"], 1):
+            return [f"the next tick alerted or queued again: {second}"]
+        return []
 
     def close(self) -> None:
         for worker in self.workers:
@@ -456,7 +499,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=3000, help="due subscriptions/instances")
     parser.add_argument("--runs", default=",".join(RUNS))
     parser.add_argument("--faults", default=",".join(FAULTS))
-    parser.add_argument("--visibility-timeout", type=int, default=5, help="seconds")
+    parser.add_argument(
+        "--visibility-timeout", type=int, default=10, help="CELERY_VISIBILITY_TIMEOUT, seconds"
+    )
     parser.add_argument("--pause", type=float, default=4.0, help="the chunk held during `redis`")
     args = parser.parse_args()
     if not args.database_url.startswith(("postgres://", "postgresql://")):
@@ -468,7 +513,7 @@ def main() -> int:
 
     bench = Bench(args)
     database_create(args.database_url, fresh=True)
-    os.environ.update({k: v for k, v in bench.env.items() if k != "FAULTS_VISIBILITY_TIMEOUT"})
+    os.environ.update(bench.env)
     os.environ["PGAPPNAME"] = "faults_bench"
     import django
 
@@ -480,6 +525,10 @@ def main() -> int:
         f"faults: database {args.database_url.rsplit('/', 1)[1]}, redis-server on port "
         f"{bench.redis.port}, logs in {bench.tmp}"
     )
+    from django.conf import settings
+
+    # The workers' broker options are the portal's settings, nothing of the test's.
+    print(f"broker transport options: {settings.CELERY_BROKER_TRANSPORT_OPTIONS}")
     bench.redis.start()
     total = violations = 0
     try:

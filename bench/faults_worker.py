@@ -1,9 +1,9 @@
 """The Celery app bench/faults.py starts its workers with (`celery -A bench.faults_worker
 worker`): the portal's app and tasks, plus what a fault test needs.
 
-- A short Redis visibility timeout (FAULTS_VISIBILITY_TIMEOUT seconds, default 5): a task
-  taken by a worker that was SIGKILLed (acks_late, so never acknowledged) is handed out
-  again that long after (found within about 10 s more), instead of kombu's default hour.
+- No transport options of its own: the broker options are the portal's settings
+  (CELERY_BROKER_TRANSPORT_OPTIONS, the visibility timeout from CELERY_VISIBILITY_TIMEOUT,
+  which bench/faults.py sets small), so a fault test proves what production runs.
 - The side tasks (invoice e-mails with their PDFs, collections, instance notices, the
   instance run's final check) go to a queue no worker of the test consumes: they are not
   what is checked, and a requeued chunk must not wait behind thousands of PDFs.
@@ -29,11 +29,6 @@ from portal.celery import app
 SIDE_QUEUE = "faults-side"
 
 app.conf.update(
-    broker_transport_options={
-        "visibility_timeout": int(os.environ.get("FAULTS_VISIBILITY_TIMEOUT", "5")),
-        # How often a worker looks for such tasks (kombu scans on every 10th call).
-        "unacked_restore_interval": 1,
-    },
     task_routes={
         name: {"queue": SIDE_QUEUE}
         for name in (
@@ -41,6 +36,7 @@ app.conf.update(
             "billing.tasks.email_instance_notices",
             "billing.tasks.collect_invoice",
             "billing.tasks.instance_billing_finish",
+            "billing.tasks.renewals_finish",
         )
     },
 )

@@ -9,12 +9,20 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from billing.gateways.errors import GatewayError
+from billing.models import NightlyRunKind
 from billing.notifications import invoices_email_issued
 from billing.services.collection import (
     collection_attempt,
     collection_due,
     payment_refresh_pending,
     payments_pending_ids,
+)
+from billing.services.nightly_runs import (
+    nightly_run_count,
+    nightly_run_finish,
+    nightly_run_pending,
+    nightly_run_start,
+    nightly_runs_watch,
 )
 from billing.services.overdue import overdue_mark
 from billing.services.reminders import reminders_send
@@ -23,7 +31,20 @@ from billing.services.renewals import renewals_due_chunks, renewals_renew_chunk
 logger = logging.getLogger(__name__)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, acks_late=True)
+# A chunk of 5,000 renews in about a second (docs/PERFORMANCE.md). Past the soft limit
+# SoftTimeLimitExceeded rolls its transaction back; the hard limit ends the process (under
+# prefork). Either way the watchdog queues it again. The hard limit (seconds) stays below
+# CELERY_VISIBILITY_TIMEOUT, so the broker never hands out a chunk still running.
+CHUNK_LIMITS = {"soft_time_limit": 240, "time_limit": 300}
+
+
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,
+    **CHUNK_LIMITS,
+)
 def renew_subscriptions_chunk(subscription_ids: list[int], today: str) -> dict:
     result = renewals_renew_chunk(
         subscription_ids=subscription_ids, today=date.fromisoformat(today)
@@ -84,20 +105,60 @@ def nightly_billing() -> dict:
             transaction.on_commit(
                 lambda invoice_id=invoice_id: collect_invoice.delay(invoice_id, today.isoformat())
             )
+        counts = {"renewal_chunks": chunks, "collections": len(retries)}
+        nightly_run_start(kind=NightlyRunKind.RENEWALS, day=today, counts=counts)
+        transaction.on_commit(
+            lambda: renewals_finish.apply_async((today.isoformat(),), countdown=60)
+        )
     overdue = overdue_mark(today=today)
     reminders = reminders_send(today=today)
-    return {
-        "renewal_chunks": chunks,
-        "collections": len(retries),
-        "overdue_marked": overdue,
-        "reminders_sent": reminders,
-    }
+    more = {"overdue_marked": overdue, "reminders_sent": reminders}
+    nightly_run_count(kind=NightlyRunKind.RENEWALS, day=today, counts=more)
+    return {**counts, **more}
+
+
+# The finish steps wait with a countdown of 60 s, then retry every 60 s. Redis holds a
+# countdown task unacknowledged in the worker until it runs: safe while the countdown plus
+# the run stays under CELERY_VISIBILITY_TIMEOUT (600 s), else it is handed out twice
+# (harmless: a finish step only reads and records).
+@shared_task(bind=True, max_retries=60, ignore_result=True)
+def renewals_finish(self, today: str) -> dict:
+    """Queued after the renewals fan-out: waits (retrying every minute) until no
+    subscription due that day is left, then records the run complete (or incomplete
+    after an hour: the watchdog takes over)."""
+    day = date.fromisoformat(today)
+    pending = nightly_run_pending(kind=NightlyRunKind.RENEWALS, day=day)
+    if pending and self.request.retries < self.max_retries:
+        raise self.retry(countdown=60)
+    run = nightly_run_finish(kind=NightlyRunKind.RENEWALS, day=day)
+    return {"day": today, "status": run.status, **run.counts}
+
+
+@shared_task(ignore_result=True)
+def nightly_runs_watchdog() -> list[dict]:
+    """Every 5 minutes: nightly runs still incomplete past NIGHTLY_RUN_ALERT_MINUTES are
+    queued again and alerted once (services/nightly_runs.py)."""
+    return [
+        {
+            "kind": run.kind,
+            "day": f"{run.day}",
+            "status": run.status,
+            "requeued": run.requeued_chunks,
+        }
+        for run in nightly_runs_watch()
+    ]
 
 
 # ---- cloud instances: nightly billing from the prepaid balance --------------------------
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, acks_late=True)
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,
+    **CHUNK_LIMITS,
+)
 def bill_instances_chunk(customer_ids: list[int], at: str) -> dict:
     """One chunk of customers, one transaction (services/instance_billing.py)."""
     from billing.services.instance_billing import instance_bill_chunk
@@ -136,6 +197,7 @@ def instance_billing_finish(self, at: str) -> dict:
         "charged_twice": len(check.twice),
     }
     (logger.info if check.ok else logger.error)("instance billing check %s", summary)
+    nightly_run_finish(kind=NightlyRunKind.INSTANCES, day=run.date(), counts=summary)
     return summary
 
 
@@ -151,5 +213,7 @@ def nightly_instance_billing() -> dict:
         for ids in instance_billing_chunks():
             transaction.on_commit(lambda ids=ids: bill_instances_chunk.delay(ids, at))
             chunks += 1
+        day = datetime.fromisoformat(at).date()
+        nightly_run_start(kind=NightlyRunKind.INSTANCES, day=day, counts={"chunks": chunks})
         transaction.on_commit(lambda: instance_billing_finish.apply_async((at,), countdown=60))
     return {"chunks": chunks, "at": at}

@@ -512,6 +512,7 @@ class InvoiceReminder(models.Model):
 
 # Payments live in their own module (one row per attempt, methods, webhook events).
 from billing.models.ledger import BalanceEntry, BalanceKind  # noqa: E402
+from billing.models.nightly_runs import NightlyRun, NightlyRunKind, NightlyRunStatus  # noqa: E402
 from billing.models.payments import (  # noqa: E402
     OFF_SESSION_KINDS,
     Gateway,
@@ -526,6 +527,9 @@ from billing.models.payments import (  # noqa: E402
 from billing.models.sandbox import SandboxKind, SandboxRecord  # noqa: E402
 
 __all__ = [
+    "NightlyRun",
+    "NightlyRunKind",
+    "NightlyRunStatus",
     "OFF_SESSION_KINDS",
     "BalanceEntry",
     "BalanceKind",

@@ -170,8 +170,15 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@caj.example"
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 # Without Redis: kombu's filesystem transport, writing each message atomically.
 CELERY_BROKER_TRANSPORT = None if REDIS_URL else "portal.broker_filesystem:Transport"
+# Redis hands a task a worker took and never acknowledged (acks_late: the worker was
+# SIGKILLed, OOM) to another worker this many seconds after; kombu's default is an hour.
+# Longer than the longest task (the chunk tasks' hard time limit, 300 s, billing/tasks.py)
+# and than any countdown (60 s), else a task running or waiting is handed out twice;
+# short enough that a dead worker's chunk is back long before staff notice. Kombu scans
+# for them about every 100 s. The result backend hands nothing out: no such option there.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)  # seconds
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {}
+    {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
     if REDIS_URL
     else {
         "data_folder_in": str(VAR_DIR / "celery" / "queue"),
@@ -191,6 +198,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The filesystem transport has no broadcast channel: no remote control, mingle, gossip.
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = bool(REDIS_URL)
+NIGHTLY_RUN_ALERT_MINUTES = env.int("NIGHTLY_RUN_ALERT_MINUTES", default=30)
+STAFF_ALERT_EMAIL = env.str("STAFF_ALERT_EMAIL", default="ops@caj.example")  # the watchdog's
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "scheduler-heartbeat": {
@@ -205,6 +214,12 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-instance-billing": {
         "task": "billing.tasks.nightly_instance_billing",
         "schedule": crontab(minute=0, hour=0),
+    },
+    # A nightly run still incomplete NIGHTLY_RUN_ALERT_MINUTES after it started: its
+    # missing chunks queued again, staff e-mailed once (billing/services/nightly_runs.py).
+    "nightly-runs-watchdog": {
+        "task": "billing.tasks.nightly_runs_watchdog",
+        "schedule": 300.0,  # seconds
     },
     # Payments still pending (SEPA debits, a lost webhook, a timeout): ask the gateway.
     "refresh-pending-payments": {
