@@ -17,6 +17,7 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "portal.settings.production",
     "SECRET_KEY": "x" * 50,
     "ALLOWED_HOSTS": "portal.example",
+    "PAYMENT_BANK_TRANSFER_ONLY": "true",  # production refuses to start with no way to pay
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
     "REDIS_URL": "redis://127.0.0.1:6379/9",
 }
