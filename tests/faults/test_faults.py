@@ -57,4 +57,7 @@ def test_every_run_completes_after_a_fault_exactly_as_without_it(run):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.splitlines()[-1] == "faults=4 violations=0"
     # The production settings' broker options, configured small; none of the test's own.
-    assert f"broker transport options: {{'visibility_timeout': {VISIBILITY}}}" in result.stdout
+    assert (
+        f"broker transport options: {{'visibility_timeout': {VISIBILITY}, "
+        "'unacked_restore_interval': 10, 'unacked_restore_throttle': 1}"
+    ) in result.stdout

@@ -53,7 +53,11 @@ def _celery(**env) -> dict:
 )
 def test_production_hands_a_dead_workers_task_out_again_after_the_visibility_timeout(env, timeout):
     conf = _celery(**env)
-    assert conf["broker"] == {"visibility_timeout": timeout}  # not kombu's hour
+    assert conf["broker"] == {  # not kombu's hour, and scanned for every 10 s
+        "visibility_timeout": timeout,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
     assert conf["acks_late"] is True
     assert conf["limits"] == {
         "renew_subscriptions_chunk": [240, 300],
