@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.NoStoreWhenLoggedInMiddleware",
+    # A rate limit that cannot count (cache down) answers 503, never 500 nor unthrottled.
+    "accounts.middleware.ThrottleUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
