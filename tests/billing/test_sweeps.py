@@ -241,3 +241,35 @@ def test_the_sweep_is_on_the_beat_schedule(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["sweep-unfinished-work"]
     assert entry["task"] == "billing.tasks.sweep_unfinished_work"
     assert entry["schedule"] <= 600  # seconds: every few minutes
+
+
+def test_an_abandoned_3d_secure_attempt_blocks_nothing_and_is_not_swept(
+    fake_stripe, django_capture_on_commit_callbacks
+):
+    """Why REQUIRES_ACTION needs no sweep: the customer can still pay, and nothing is
+    charged again behind their back."""
+    from billing.services.payments import invoice_pay_refusal
+
+    invoice = _killed_after_commit(card=True)
+    Invoice.objects.filter(pk=invoice.pk).update(collection_attempts=1, next_collection_on=None)
+    Payment.objects.create(
+        customer=invoice.customer,
+        invoice=invoice,
+        method_kind=PaymentMethodKind.CARD,
+        gateway="stripe",
+        amount=invoice.amount_due.amount,
+        currency=invoice.currency,
+        status=PaymentStatus.REQUIRES_ACTION,
+        off_session=True,
+        gateway_ref="pi_abandoned",
+        idempotency_key=f"invoice-{invoice.pk}-collect-1",
+    )
+
+    result = _sweep(django_capture_on_commit_callbacks, minutes_after_run=24 * 60)
+    with django_capture_on_commit_callbacks(execute=True):
+        refreshed = tasks.refresh_pending_payments()
+
+    assert (result.collections_started, refreshed) == (0, 0)
+    _nothing_charged(fake_stripe, invoice, payments=1)
+    invoice.refresh_from_db()
+    assert invoice_pay_refusal(invoice=invoice) is None  # the customer may pay it now
