@@ -150,5 +150,7 @@ def collections_sweep() -> int:
 
 
 def sweeps_run() -> SweepResult:
-    """Every sweep once (the beat task)."""
-    return SweepResult(emailed=invoice_emails_sweep(), collections_started=collections_sweep())
+    """Every sweep once (the beat task). Collections first: an e-mail that cannot be
+    rendered must not hold back the money."""
+    started = collections_sweep()
+    return SweepResult(emailed=invoice_emails_sweep(), collections_started=started)
