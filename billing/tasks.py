@@ -217,3 +217,18 @@ def nightly_instance_billing() -> dict:
         nightly_run_start(kind=NightlyRunKind.INSTANCES, day=day, counts={"chunks": chunks})
         transaction.on_commit(lambda: instance_billing_finish.apply_async((at,), countdown=60))
     return {"chunks": chunks, "at": at}
+
+
+# ---- sweeps: work a crash or a lost queue left undone ------------------------------------
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, ignore_result=True
+)
+def sweep_unfinished_work() -> dict:
+    """Every few minutes: invoice e-mails and first collection attempts that were
+    committed but never done (services/sweeps.py)."""
+    from billing.services.sweeps import sweeps_run
+
+    result = sweeps_run()
+    return {"emailed": result.emailed, "collections_started": result.collections_started}

@@ -21,7 +21,13 @@ from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
 from accounts.models import User
-from accounts.throttle import throttle_count, throttle_key, throttle_peek, throttle_reset
+from accounts.throttle import (
+    throttle_cache_errors,
+    throttle_count,
+    throttle_key,
+    throttle_peek,
+    throttle_reset,
+)
 from audit.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -204,13 +210,15 @@ def _stand_in_device(*, email: str) -> EmailDevice:
     expiry and throttle code runs on it unchanged; its e-mail is rendered, never sent."""
     key = _cache_key("stand-in", email)
     device = EmailDevice(email=email, name=DEVICE_NAME, confirmed=True)
-    device.__dict__.update(cache.get(key) or {})
+    with throttle_cache_errors():
+        device.__dict__.update(cache.get(key) or {})
 
     def save(*args, **kwargs):
         state = {field: getattr(device, field) for field in _STAND_IN_FIELDS}
         if state["token"] is not None:
             state["token"] = _STAND_IN_TOKEN
-        cache.set(key, state, timeout=_STAND_IN_TTL)
+        with throttle_cache_errors():
+            cache.set(key, state, timeout=_STAND_IN_TTL)
 
     device.save = save
     device.send_mail = lambda body, **kwargs: None

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.NoStoreWhenLoggedInMiddleware",
+    # A rate limit that cannot count (cache down) answers 503, never 500 nor unthrottled.
+    "accounts.middleware.ThrottleUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -390,3 +392,13 @@ WEBHOOK_REQUESTS_PER_MINUTE = env.int("WEBHOOK_REQUESTS_PER_MINUTE", default=600
 STAFF_CONTACT_EMAIL = env.str("STAFF_CONTACT_EMAIL", default="sales@caj.example")
 CONTACT_REQUESTS_PER_IP = env.int("CONTACT_REQUESTS_PER_IP", default=5)  # per window
 CONTACT_RATE_WINDOW = env.int("CONTACT_RATE_WINDOW", default=60 * 60)  # seconds
+
+# Sweeps (billing/services/sweeps.py): invoice e-mails and first collection attempts that a
+# crash or a lost queue left undone, once older than the grace period (minutes; the
+# on-commit task normally wins), at most a batch per run.
+BILLING_SWEEP_GRACE_MINUTES = env.int("BILLING_SWEEP_GRACE_MINUTES", default=10)
+BILLING_SWEEP_BATCH_SIZE = env.int("BILLING_SWEEP_BATCH_SIZE", default=500)
+CELERY_BEAT_SCHEDULE["sweep-unfinished-work"] = {
+    "task": "billing.tasks.sweep_unfinished_work",
+    "schedule": 300.0,  # seconds
+}
