@@ -136,9 +136,8 @@ def main() -> None:
     staff.post("/admin/login/", {**login, "code": totp_token(device)})
     admin = staff.get("/admin/").content.decode()
     seen["admin_says"] = [
-        line.strip()
-        for line in admin.splitlines()
-        if "Not offered" in line or "Offered, through" in line
+        html.unescape(re.sub(r"<[^>]+>", "", item)).strip()
+        for item in re.findall(r"<li data-kind-offered=[^>]*>(.*?)</li>", admin, flags=re.S)
     ]
     print(json.dumps(seen))
 
