@@ -8,6 +8,7 @@ the renewal invoices, the reminders) it would stop the e-mails of every later cu
 The failure is logged with its recipients and subject for staff to follow up."""
 
 import logging
+from collections.abc import Callable
 
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -30,8 +31,16 @@ def mail_send(*, message: EmailMessage) -> bool:
     return True
 
 
-def mail_send_on_commit(*, message: EmailMessage) -> None:
+def mail_send_on_commit(
+    *, message: EmailMessage, on_failure: Callable[[], None] | None = None
+) -> None:
     """Sends when the current transaction commits (at once outside one): a rolled-back
-    action sends nothing."""
+    action sends nothing. `on_failure` runs when the message could not be sent, e.g. to
+    release a "sent once" claim so that a sweep sends it later."""
     message.subject = mail_subject_safe(message.subject)
-    transaction.on_commit(lambda: mail_send(message=message))
+
+    def send() -> None:
+        if not mail_send(message=message) and on_failure is not None:
+            on_failure()
+
+    transaction.on_commit(send)

@@ -3,6 +3,8 @@ templates/billing/emails/<name>.txt and <name>.html, sent after the transaction 
 through accounts.mail (a failed message is logged, never raised into the action that sent
 it; a name with a control character is flattened in the subject)."""
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -22,6 +24,7 @@ def customer_email_send(
     context: dict,
     attachments: list[Attachment] | None = None,
     to: str | None = None,
+    on_failure: Callable[[], None] | None = None,
 ) -> None:
     """Queues the e-mail for when the current transaction commits (at once outside one),
     so a rolled-back change never sends mail. `to` defaults to the billing contact (a
@@ -33,4 +36,4 @@ def customer_email_send(
     message.attach_alternative(html, "text/html")
     for name, content, mimetype in attachments or ():
         message.attach(name, content, mimetype)
-    mail_send_on_commit(message=message)
+    mail_send_on_commit(message=message, on_failure=on_failure)

@@ -64,6 +64,12 @@ def invoice_email_claim(*, invoice_id: int) -> bool:
     )
 
 
+def invoice_email_release(*, invoice_id: int) -> None:
+    """The e-mail carrying the invoice could not be sent (the mail server refused or was
+    down): the claim is given back, so the sweep (services/sweeps.py) sends it later."""
+    Invoice.objects.filter(pk=invoice_id).update(emailed_at=None)
+
+
 def invoice_pdf_attachments(*, invoice: Invoice | None) -> list[Attachment]:
     """The invoice's PDF, for the e-mail that announces it, claiming the invoice: [] if
     there is none or it was already e-mailed. An action that issues an invoice (a
@@ -88,6 +94,7 @@ def notify_invoice_issued(*, invoice: Invoice) -> bool:
         template="invoice_issued",
         context={"invoice": invoice, "subscription": subscription},
         attachments=attachments,
+        on_failure=lambda: invoice_email_release(invoice_id=invoice.pk),
     )
     return True
 
@@ -285,6 +292,7 @@ def notify_subscription_resumed(
         template="subscription_resumed",
         context={"subscription": subscription, "invoice": invoice if attachments else None},
         attachments=attachments,
+        on_failure=(lambda: invoice_email_release(invoice_id=invoice.pk)) if attachments else None,
     )
 
 

@@ -21,7 +21,7 @@ from audit.services import Actor, audit_record
 from billing.emails import customer_email_send
 from billing.errors import PREVIEW_CHANGED, PREVIEW_CHANGED_MESSAGE, BillingError
 from billing.models import CreditNote, Invoice, InvoiceKind, Subscription
-from billing.notifications import invoice_pdf_attachments
+from billing.notifications import invoice_email_release, invoice_pdf_attachments
 from billing.services.collection import collection_start
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
@@ -126,6 +126,7 @@ def subscription_change_quantity(
             "credit": str(preview.credit_gained) if notes else None,
         },
     )
+    attachments = invoice_pdf_attachments(invoice=invoice)
     customer_email_send(
         customer=subscription.customer,
         subject=(
@@ -142,7 +143,9 @@ def subscription_change_quantity(
             "invoice": invoice,
             "credit_notes": notes,
         },
-        attachments=invoice_pdf_attachments(invoice=invoice),
+        attachments=attachments,
+        # Not sent: the invoice is given back to the sweep, which e-mails it alone later.
+        on_failure=(lambda: invoice_email_release(invoice_id=invoice.pk)) if attachments else None,
     )
     return QuantityChange(preview=preview, invoice=invoice, credit_notes=tuple(notes))
 

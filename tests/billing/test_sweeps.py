@@ -273,3 +273,33 @@ def test_an_abandoned_3d_secure_attempt_blocks_nothing_and_is_not_swept(
     _nothing_charged(fake_stripe, invoice, payments=1)
     invoice.refresh_from_db()
     assert invoice_pay_refusal(invoice=invoice) is None  # the customer may pay it now
+
+
+class MailServerDown:
+    """An e-mail backend whose server refuses every message (SMTP down)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("the mail server is down")
+
+
+def test_an_invoice_e_mail_the_server_refused_is_sent_by_a_later_sweep(
+    settings, django_capture_on_commit_callbacks
+):
+    """The e-mail failed after its claim committed: the claim is given back, so the next
+    sweep sends it once the server is back, and only once."""
+    invoice = _killed_after_commit()
+    settings.EMAIL_BACKEND = f"{__name__}.MailServerDown"
+    assert _sweep(django_capture_on_commit_callbacks, minutes_after_run=11).emailed == 1
+    invoice.refresh_from_db()
+    assert invoice.emailed_at is None  # released: nothing was sent
+    assert _invoice_mails(invoice) == []
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert _sweep(django_capture_on_commit_callbacks, minutes_after_run=16).emailed == 1
+    assert _sweep(django_capture_on_commit_callbacks, minutes_after_run=21).emailed == 0
+    invoice.refresh_from_db()
+    assert invoice.emailed_at is not None
+    assert len(_invoice_mails(invoice)) == 1
