@@ -82,6 +82,19 @@ def sandbox_off(settings):
     return settings
 
 
+@pytest.fixture(params=["sandbox", "stripe"])
+def card_fake(request):
+    """Runs the test twice: on the sandbox (None), and on Stripe through the real SDK
+    against the fake Stripe server (the Stripe gateway selected)."""
+    return request.getfixturevalue("fake_stripe") if request.param == "stripe" else None
+
+
+@pytest.fixture(params=["sandbox", "paypal"])
+def paypal_fake(request):
+    """Runs the test twice: on the sandbox (None), and on the fake PayPal server."""
+    return request.getfixturevalue("fake_paypal") if request.param == "paypal" else None
+
+
 @pytest.fixture
 def on_postgres(db):
     """For tests that need real row locks."""

@@ -29,16 +29,6 @@ from tests.portal.test_payment_pages import open_invoice
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["sandbox", "stripe"])
-def card_fake(request):
-    return request.getfixturevalue("fake_stripe") if request.param == "stripe" else None
-
-
-@pytest.fixture(params=["sandbox", "paypal"])
-def paypal_fake(request):
-    return request.getfixturevalue("fake_paypal") if request.param == "paypal" else None
-
-
 @pytest.fixture
 def anna():
     return CustomerFactory(name="Anna SAS")

@@ -29,17 +29,6 @@ from tests.portal.test_payment_pages import body, open_invoice
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["sandbox", "stripe"])
-def card_fake(request):
-    """None on the sandbox, else the fake Stripe server (the Stripe gateway selected)."""
-    return request.getfixturevalue("fake_stripe") if request.param == "stripe" else None
-
-
-@pytest.fixture(params=["sandbox", "paypal"])
-def paypal_fake(request):
-    return request.getfixturevalue("fake_paypal") if request.param == "paypal" else None
-
-
 @pytest.fixture
 def anna():
     return CustomerFactory(name="Anna SAS")
