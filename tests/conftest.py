@@ -283,6 +283,9 @@ def fake_stripe(settings, monkeypatch):
     settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = 2
     yield fake
     fake.stop()
+    # A request Stripe (at the pinned version) would refuse is a bug even when the test's
+    # own assertions passed; a test that sends one on purpose clears the list.
+    assert not fake.spec_violations, f"Stripe would refuse: {fake.spec_violations}"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ Amounts are Decimal in currency units (12.50 EUR), never cents; each implementat
 converts at its edge. Failures raise billing.gateways.errors.GatewayError.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -24,6 +25,15 @@ class GatewayCustomer:
     email: str
     name: str
     gateway_customer_ref: str = ""  # "" until the gateway made one
+    # Called with the gateway's new customer id as soon as it is made (before the hosted
+    # session that may still fail), so the service remembers it and no try leaves an orphan.
+    ref_created: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def create_key(self) -> str:
+        """The idempotency key that makes this customer on the gateway: one per customer of
+        ours, so a retry never makes a second one."""
+        return f"customer-{self.customer_id}"
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,19 @@ card or a SEPA mandate and for paying once, PaymentIntents for charging a saved 
 Refunds, and signed webhooks. This and the tests are the only modules importing `stripe`.
 
 Every call builds a client from the settings read at that moment (the facade's rule): the
-secret key, an explicit timeout, the SDK's network retries (it retries connection errors,
-timeouts, 409 and 5xx with the same Idempotency-Key, so a retry never charges twice) and,
-in tests, STRIPE_API_BASE pointing at the local fake (tests/fakes/stripe_server.py).
+secret key, the pinned API version (settings.STRIPE_API_VERSION, sent as Stripe-Version; every
+request below is written for that version and the tests' fake checks it against that
+version's OpenAPI description, tests/fakes/specs/), an explicit timeout, the SDK's network
+retries (it retries connection errors, timeouts, 409 and 5xx with the same Idempotency-Key,
+so a retry never charges twice) and, in tests, STRIPE_API_BASE pointing at the local fake
+(tests/fakes/stripe_server.py).
 
 Errors: `_stripe_errors()` is the one place mapping SDK exceptions to GatewayError (like
-Zulip's `catch_stripe_errors`). A card refusal becomes a `_CardRefused` (a GatewayError
-with may_retry False and the PaymentIntent's id); `charge` turns it into a FAILED result,
-everything else (network, 5xx, rate limit, bad request, bad key) is raised.
+Zulip's `catch_stripe_errors`). Stripe's own text stays in GatewayError.message and the log,
+for staff: customers see errors.customer_message(code). A card refusal becomes a
+`_CardRefused` (a GatewayError with may_retry False and the PaymentIntent's id); `charge`
+turns it into a FAILED result, everything else (network, 5xx, rate limit, bad request, bad
+key) is raised.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from billing.gateways.interface import (
 # retrieve's URL holds the Checkout Session or PaymentIntent id; the portal's root logger
 # is at INFO. Its warnings and errors still show.
 logging.getLogger("stripe").setLevel(logging.WARNING)
+logger = logging.getLogger(__name__)
 
 WEBHOOK_TOLERANCE = 300  # seconds: Stripe's default, refuses replays of old events
 
@@ -120,7 +126,14 @@ def _stripe_errors() -> Iterator[None]:
             "The Stripe key is missing or not allowed.", code=errors.NOT_CONFIGURED
         ) from error
     except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
-        # IdempotencyError: a key reused with other parameters, a bug on our side.
+        # A bug on our side (a parameter this API version refuses; IdempotencyError: a key
+        # reused with other parameters): logged with Stripe's words for us to fix.
+        logger.warning(
+            "Stripe refused a request: %s (code %s, param %s)",
+            error.user_message,
+            error.code,
+            getattr(error, "param", None),
+        )
         raise GatewayError(
             error.user_message or "Stripe refused the request.",
             code=errors.INVALID_REQUEST,
@@ -261,6 +274,7 @@ class StripeGateway:
         try:
             yield stripe.StripeClient(
                 settings.STRIPE_SECRET_KEY,
+                stripe_version=settings.STRIPE_API_VERSION,
                 http_client=http_client,
                 max_network_retries=settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES,
                 base_addresses=base_addresses,
@@ -268,20 +282,23 @@ class StripeGateway:
         finally:
             http_client.close()
 
-    def _ensure_customer(
-        self, client: stripe.StripeClient, customer: GatewayCustomer, idempotency_key: str = ""
-    ) -> str:
+    def _ensure_customer(self, client: stripe.StripeClient, customer: GatewayCustomer) -> str:
+        """Our customer's Stripe customer, made once: the key comes from our customer (so a
+        retry within Stripe's 24 h replays the same one) and the new id is handed to
+        `customer.ref_created` at once, before any session that may fail (so a later try
+        reuses it instead of leaving an orphan)."""
         if customer.gateway_customer_ref:
             return customer.gateway_customer_ref
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
         created = client.v1.customers.create(
             params={
                 "email": customer.email,
                 "name": customer.name,
                 "metadata": {"customer_id": str(customer.customer_id)},
             },
-            options=options,
+            options={"idempotency_key": customer.create_key},
         )
+        if customer.ref_created is not None:
+            customer.ref_created(created.id)
         return created.id
 
     # ---- saving a method ----------------------------------------------------------------
@@ -292,7 +309,9 @@ class StripeGateway:
             params: dict[str, Any] = {
                 "mode": "setup",
                 "customer": customer_ref,
-                "payment_method_types": list(request.kinds),
+                # Since 2026-09-30.endive Checkout has no payment_method_types: this filters
+                # the eligible methods (and, set, makes `currency` optional in setup mode).
+                "allowed_payment_method_types": list(request.kinds),
                 "success_url": _stripe_success_url(request.success_url),
                 "cancel_url": request.cancel_url,
                 "metadata": {"customer_id": str(request.customer.customer_id)},
@@ -325,9 +344,7 @@ class StripeGateway:
         # Whose session: read back on the return page and checked (SessionOwner).
         metadata["customer_id"] = str(request.customer.customer_id)
         with self._client() as client, _stripe_errors():
-            customer_ref = self._ensure_customer(
-                client, request.customer, f"{request.idempotency_key}-customer"
-            )
+            customer_ref = self._ensure_customer(client, request.customer)
             session = client.v1.checkout.sessions.create(
                 params={
                     "mode": "payment",
@@ -342,7 +359,7 @@ class StripeGateway:
                             },
                         }
                     ],
-                    "payment_method_types": ["card"],
+                    "allowed_payment_method_types": ["card"],
                     "payment_method_options": {"card": {"restrictions": CARD_RESTRICTIONS}},
                     "client_reference_id": request.reference,
                     "metadata": metadata,

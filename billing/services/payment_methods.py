@@ -15,7 +15,7 @@ from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.gateways import card_gateway, card_gateway_name
 from billing.gateways import interface as gw
-from billing.gateways.errors import GatewayError
+from billing.gateways.errors import GatewayError, customer_message
 from billing.models import (
     OFF_SESSION_KINDS,
     Customer,
@@ -90,7 +90,7 @@ def payment_method_setup_start(
             )
         )
     except GatewayError as error:
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     if session.gateway_customer_ref and not customer.gateway_customer_ref:
         Customer.objects.filter(pk=customer.pk, gateway_customer_ref="").update(
             gateway_customer_ref=session.gateway_customer_ref
@@ -113,7 +113,7 @@ def payment_method_setup_finish(
     try:
         saved = gateway.setup_session_result(session_id)
     except GatewayError as error:
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     # The page adds "Nothing was saved." to every refusal.
     hosted_owner_check(
         customer=customer, owner=saved.owner, what="setup session", nothing_changed=""

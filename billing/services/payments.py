@@ -28,7 +28,7 @@ from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.gateways import card_gateway, card_gateway_name, paypal_gateway
 from billing.gateways import interface as gw
-from billing.gateways.errors import GatewayError
+from billing.gateways.errors import GatewayError, customer_message
 from billing.gateways.kinds import payment_method_usable
 from billing.models import (
     CreditKind,
@@ -55,11 +55,15 @@ FINAL = {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
 
 
 def gateway_customer(*, customer: Customer) -> gw.GatewayCustomer:
+    """The customer as the gateway sees it. A gateway customer it makes on the way is
+    remembered at once (committed before the hosted session is asked for), so a session
+    that fails leaves no orphan and the next try reuses it."""
     return gw.GatewayCustomer(
         customer_id=customer.pk,
         email=customer.email,
         name=customer.name,
         gateway_customer_ref=customer.gateway_customer_ref,
+        ref_created=lambda ref: _customer_ref_remember(customer=customer, ref=ref),
     )
 
 
@@ -245,7 +249,7 @@ def payment_hosted_start(
         )
     except GatewayError as error:
         payment_gateway_failed(payment=payment, error=error, actor=actor)
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     _customer_ref_remember(customer=customer, ref=session.gateway_customer_ref)
     Payment.objects.filter(pk=payment.pk).update(
         status=PaymentStatus.REQUIRES_ACTION, gateway_ref=session.session_id, action_url=session.url
@@ -268,7 +272,7 @@ def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) 
     try:
         result = card_gateway().payment_session_result(session_id)
     except GatewayError as error:
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     hosted_owner_check(
         customer=customer,
         owner=result.owner,
@@ -306,7 +310,7 @@ def payment_paypal_start(
         )
     except GatewayError as error:
         payment_gateway_failed(payment=payment, error=error, actor=actor)
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     Payment.objects.filter(pk=payment.pk).update(
         status=PaymentStatus.REQUIRES_ACTION,
         gateway_ref=order.order_id,
@@ -359,7 +363,7 @@ def payment_refresh(*, payment: Payment, actor: Actor) -> Payment:
     try:
         result = card_gateway().charge_status(payment.gateway_ref)
     except GatewayError as error:
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     # Back from 3-D Secure with the charge id in the URL: the charge must be this
     # payment's customer's (services/ownership.py).
     hosted_owner_check(
@@ -404,10 +408,12 @@ def payment_record_bank_transfer(
 
 
 def _customer_ref_remember(*, customer: Customer, ref: str) -> None:
-    if ref and ref != customer.gateway_customer_ref:
-        Customer.objects.filter(pk=customer.pk, gateway_customer_ref="").update(
-            gateway_customer_ref=ref
-        )
+    if not ref or ref == customer.gateway_customer_ref:
+        return
+    if Customer.objects.filter(pk=customer.pk, gateway_customer_ref="").update(
+        gateway_customer_ref=ref
+    ):
+        customer.gateway_customer_ref = ref
 
 
 @transaction.atomic

@@ -25,7 +25,7 @@ from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.gateways import card_gateway, card_gateway_name
 from billing.gateways import interface as gw
-from billing.gateways.errors import GatewayError
+from billing.gateways.errors import GatewayError, customer_message
 from billing.models import (
     BalanceEntry,
     Customer,
@@ -142,7 +142,7 @@ def top_up_start(
         )
     except GatewayError as error:
         payment_gateway_failed(payment=payment, error=error, actor=actor)
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     _customer_ref_remember(customer=customer, ref=session.gateway_customer_ref)
     Payment.objects.filter(pk=payment.pk).update(
         status=PaymentStatus.REQUIRES_ACTION, gateway_ref=session.session_id, action_url=session.url
@@ -194,7 +194,7 @@ def top_up_finish(*, customer: Customer, payment_id: object, actor: Actor) -> Pa
     try:
         result = card_gateway().payment_session_result(payment.gateway_ref)
     except GatewayError as error:
-        raise BillingError(error.message, code=error.code) from error
+        raise BillingError(customer_message(error.code), code=error.code) from error
     hosted_owner_check(
         customer=customer, owner=result.owner, what="top-up", reference=top_up_reference(payment)
     )

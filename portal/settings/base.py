@@ -277,6 +277,11 @@ PAYMENT_TEST_MODE = env.bool("PAYMENT_TEST_MODE", default=False)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # tests point it at a local fake
+# The Stripe API version every request asks for (the Stripe-Version header). A constant, not
+# the SDK's default: upgrading stripe-python must not change the API under us. Moving it
+# means refreshing tests/fakes/specs/ (the fake checks every request against that version's
+# OpenAPI description) and running the tests; README.md, Payments.
+STRIPE_API_VERSION = "2026-10-28.endive"
 PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
 PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")

@@ -12,6 +12,10 @@ pm_card_chargeDeclinedInsufficientFunds → insufficient_funds; pm_card_authenti
 pm_sepa_debit → processing; pm_card_amex and pm_card_visa_prepaid succeed (for the
 brand / funding checks on our side).
 
+Every request is first checked against Stripe's OpenAPI description for the pinned API
+version (stripe_openapi.py): a refused one is answered 400 as Stripe would and recorded in
+`spec_violations`, which the `fake_stripe` fixture requires empty at the end of a test.
+
 Switches: `fail_next(n)` answers the next n requests with 500; `slow_next(n, seconds)`
 handles the next n requests (stored and counted) then waits before answering, longer
 than the client's timeout. `complete_checkout(session_id, payment_method)` finishes a
@@ -28,6 +32,8 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes import stripe_openapi
 
 API_KEY = "sk_test_fake"
 
@@ -103,6 +109,9 @@ class FakeStripe:
         self.refunds: dict[str, dict] = {}
         self.idempotent: dict[str, tuple[dict, int, dict]] = {}  # key → (params, status, body)
         self.charges: list[dict] = []  # PaymentIntents confirmed (not replays)
+        # Requests Stripe's OpenAPI description for the pinned version refuses
+        # (stripe_openapi.py): (method, path, error); the fixture fails a test that made one.
+        self.spec_violations: list[tuple[str, str, dict]] = []
         self._fail = 0
         self._slow = 0
         self._slow_seconds = 0.0
@@ -342,7 +351,7 @@ class FakeStripe:
             "customer": customer,
             "success_url": params["success_url"],
             "cancel_url": params["cancel_url"],
-            "payment_method_types": params.get("payment_method_types", []),
+            "allowed_payment_method_types": params.get("allowed_payment_method_types", []),
             "payment_method_options": params.get("payment_method_options", {}),
             "metadata": params.get("metadata", {}),
             "client_reference_id": params.get("client_reference_id"),
@@ -432,6 +441,10 @@ class FakeStripe:
             if headers.get("Authorization") != f"Bearer {API_KEY}":
                 error = {"type": "invalid_request_error", "message": "Invalid API Key provided."}
                 return 401, {"error": error}, 0.0
+            violation = stripe_openapi.check(method, path, params, headers)
+            if violation:
+                self.spec_violations.append((method, path, violation))
+                return 400, {"error": violation}, 0.0
             if method == "POST" and key and key in self.idempotent:
                 stored_params, status, body = self.idempotent[key]
                 if stored_params != params:

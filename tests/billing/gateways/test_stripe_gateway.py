@@ -373,7 +373,7 @@ def test_setup_session_creates_the_customer_and_a_setup_checkout(gateway, fake_s
     assert session.gateway_customer_ref.startswith("cus_")
     [sent] = fake_stripe.requests_to("POST", "/v1/checkout/sessions")
     assert sent.params["mode"] == "setup"
-    assert sent.params["payment_method_types"] == ["card", "sepa_debit"]
+    assert sent.params["allowed_payment_method_types"] == ["card", "sepa_debit"]
     assert sent.params["success_url"] == (
         "https://portal.example/methods/saved?session={CHECKOUT_SESSION_ID}"
     )
@@ -463,7 +463,7 @@ def test_payment_session_sends_one_line_in_cents_with_the_reference_and_key(gate
     assert session.session_id.startswith("cs_test_")
     assert session.gateway_customer_ref.startswith("cus_")
     [customer] = fake_stripe.requests_to("POST", "/v1/customers")
-    assert customer.idempotency_key == "invoice-42-checkout-1-customer"
+    assert customer.idempotency_key == "customer-7"
     [sent] = fake_stripe.requests_to("POST", "/v1/checkout/sessions")
     assert sent.idempotency_key == "invoice-42-checkout-1"
     assert sent.params["mode"] == "payment"
