@@ -15,8 +15,14 @@ from reportlab.platypus.flowables import KeepTogether
 
 from billing.countries import COUNTRY_CHOICES
 from billing.errors import BillingError
-from billing.models import CreditNote, Invoice, InvoiceStatus
+from billing.models import CreditNote, Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.money import money_format
+from billing.selectors_payments import (
+    credit_note_refund,
+    payment_method_label,
+    payment_paid_for,
+    refund_label,
+)
 
 _COUNTRIES = dict(COUNTRY_CHOICES)
 _STYLES = getSampleStyleSheet()
@@ -260,6 +266,14 @@ def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
         ["Applied to invoice " + invoice.number, _amount(note.applied_to_invoice, currency)],
         ["Credited to your account (before VAT)", _amount(note.credited, currency)],
     ]
+    refund = credit_note_refund(note=note)
+    if refund is not None and refund.destination != refund.TO_CREDIT:
+        settled.append(
+            [
+                f"Refunded to {payment_method_label(refund.payment)}",
+                _amount(refund.amount, currency),
+            ]
+        )
     split = Table(settled, colWidths=[width * 0.45, width * 0.2], hAlign="RIGHT")
     split.setStyle(
         TableStyle(
@@ -279,6 +293,60 @@ def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
                 ),
             ]
         ),
+        Spacer(1, 8 * mm),
+        _footer(),
+    ]
+    document.build(story)
+    return buffer.getvalue()
+
+
+def payment_receipt_pdf_render(*, payment: Payment) -> bytes:
+    """The receipt of a payment we received: who paid what, when, how and for what, and
+    what was refunded of it since. Not a tax document (the invoice is)."""
+    seller = settings.BILLING_SELLER
+    customer = payment.customer
+    currency = payment.currency
+    buffer = BytesIO()
+    document = _document(buffer, f"Receipt {payment.pk}")
+    width = document.width
+    paid_at = payment.succeeded_at or payment.created_at
+    identity = [
+        Paragraph(f"Receipt R-{payment.pk:06d}", _TITLE),
+        Paragraph(f"Received: {_date(paid_at.date())}", _RIGHT),
+    ]
+    header = Table(
+        [
+            [
+                _party(
+                    _esc(seller["name"]), [seller["address"], f"VAT number: {seller['vat_number']}"]
+                ),
+                identity,
+            ],
+            [_party("Received from", [customer.name, customer.email]), ""],
+        ],
+        colWidths=[width * 0.55, width * 0.45],
+    )
+    header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    rows = [
+        ["Paid for", payment_paid_for(payment)],
+        ["Method", payment_method_label(payment)],
+        ["Amount received", _amount(payment.amount, currency)],
+    ]
+    details = Table(rows, colWidths=[width * 0.3, width * 0.5], hAlign="LEFT")
+    details.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), "Helvetica", 9)]))
+    story: list = [header, Spacer(1, 8 * mm), details]
+    refunds = [refund_label(refund) for refund in payment.refunds.all()]
+    if refunds:
+        story += [Spacer(1, 4 * mm), Paragraph("Refunds", _HEADING)]
+        story += [Paragraph(_esc(line), _BODY) for line in refunds]
+    if payment.status == PaymentStatus.REVERSED:
+        story += [
+            Spacer(1, 4 * mm),
+            Paragraph("This payment was later taken back by the bank.", _BODY),
+        ]
+    story += [
+        Spacer(1, 6 * mm),
+        Paragraph("This receipt confirms a payment; the invoice is the tax document.", _SMALL),
         Spacer(1, 8 * mm),
         _footer(),
     ]

@@ -5,7 +5,9 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import (
     BooleanField,
+    Exists,
     ExpressionWrapper,
+    OuterRef,
     Q,
     QuerySet,
     Subquery,
@@ -21,6 +23,8 @@ from billing.models import (
     Customer,
     Invoice,
     InvoiceStatus,
+    Payment,
+    PaymentStatus,
     Subscription,
     SubscriptionStatus,
 )
@@ -40,9 +44,15 @@ def invoice_overdue_condition(*, today: date) -> Q:
 
 
 def _with_overdue_flag(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """Adds `is_overdue` (as of today, UTC) so pages never judge dates themselves."""
+    """Adds `is_overdue` (as of today, UTC) so pages never judge dates themselves, and
+    `payment_pending`: a payment is on its way (a SEPA debit the bank has not confirmed),
+    so the page says so instead of asking to pay again."""
     condition = invoice_overdue_condition(today=timezone.now().date())
-    return invoices.annotate(is_overdue=ExpressionWrapper(condition, output_field=BooleanField()))
+    pending = Payment.objects.filter(invoice=OuterRef("pk"), status=PaymentStatus.PENDING)
+    return invoices.annotate(
+        is_overdue=ExpressionWrapper(condition, output_field=BooleanField()),
+        payment_pending=Exists(pending),
+    )
 
 
 def invoices_for_customer(*, customer: Customer) -> QuerySet[Invoice]:
@@ -298,8 +308,11 @@ class BillingOverview:
 
 
 def _open_invoices(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    return invoices.filter(status=InvoiceStatus.OPEN, amount_due__gt=0).select_related(
-        "subscription", "subscription__organization"
+    pending = Payment.objects.filter(invoice=OuterRef("pk"), status=PaymentStatus.PENDING)
+    return (
+        invoices.filter(status=InvoiceStatus.OPEN, amount_due__gt=0)
+        .select_related("subscription", "subscription__organization")
+        .annotate(payment_pending=Exists(pending))
     )
 
 

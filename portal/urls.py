@@ -15,6 +15,7 @@ from portal.views import (
     pages,
     payment_methods,
     payments,
+    payments_history,
     signup,
     subscriptions,
     webhooks,
@@ -104,6 +105,8 @@ portal_patterns = [
         payment_methods.payment_method_remove,
         name="payment_method_remove",
     ),
+    path("payments/", payments_history.payments, name="payments"),
+    path("payments/<int:pk>/receipt/", payments_history.payment_receipt, name="payment_receipt"),
     path("credit/", credit.credit, name="credit"),
     # The prepaid balance of cloud instances (the credit page is the invoices' credit).
     path("balance/", balance.balance, name="balance"),

@@ -19,6 +19,11 @@ from billing.selectors import (
     invoice_years_for_customer,
     is_credit_note_number,
 )
+from billing.selectors_payments import (
+    credit_note_refund,
+    invoice_payment_rows,
+    payment_method_label,
+)
 from portal.context import customer_required
 from portal.forms_billing import InvoiceFilterForm
 
@@ -64,10 +69,17 @@ def _document_or_404(customer, number) -> Invoice | CreditNote:
 def invoice_detail(request, *, customer, number):
     document = _document_or_404(customer, number)
     if isinstance(document, CreditNote):
+        refund = credit_note_refund(note=document)
         return render(
             request,
             "portal/credit_note_detail.html",
-            {"note": document, "invoice": document.invoice, "nav": "invoices"},
+            {
+                "note": document,
+                "invoice": document.invoice,
+                "refund": refund,
+                "refund_to": payment_method_label(refund.payment) if refund else "",
+                "nav": "invoices",
+            },
         )
     return render(
         request,
@@ -76,6 +88,7 @@ def invoice_detail(request, *, customer, number):
             "invoice": document,
             "lines": document.lines.all(),
             "credit_notes": document.credit_notes.all(),
+            "payments": invoice_payment_rows(invoice=document),
             "credit": customer_credit_balance(customer=customer),
             "seller": settings.BILLING_SELLER,
             "nav": "invoices",

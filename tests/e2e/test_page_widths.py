@@ -326,6 +326,19 @@ def _credit(v: Visit) -> None:
     expect(v.page.locator("[data-credit-entry]")).not_to_have_count(0)
 
 
+def _payments(v: Visit) -> None:
+    """After the pay-page visits above: the payments made there, with their methods."""
+    v.goto("/payments/")
+    expect(v.page.locator("tr[data-payment]")).not_to_have_count(0)
+
+
+def _payment_receipt(v: Visit) -> None:
+    payment = v.customer.payments.filter(status="succeeded").order_by("pk").first()
+    response = v.page.request.get(f"/payments/{payment.pk}/receipt/")
+    assert response.ok and response.headers["content-type"] == "application/pdf"
+    assert response.body().startswith(b"%PDF")
+
+
 def _instances(v: Visit) -> None:
     v.goto("/instances/")
     v.page.get_by_label("Name").fill(LONG_NAME)
@@ -409,6 +422,8 @@ VISITS: dict[str, Callable[[Visit], None]] = {
     "portal:balance_ledger_csv": _balance_ledger_csv,
     "portal:balance_auto_top_up": _balance_auto_top_up,
     "portal:credit": _credit,
+    "portal:payments": _payments,
+    "portal:payment_receipt": _payment_receipt,
     "portal:instances": _instances,
     "portal:instance_enable": _instance_enable,
     "portal:instance_edit": _instance_edit,
@@ -419,7 +434,8 @@ VISITS: dict[str, Callable[[Visit], None]] = {
 }
 
 
-DOWNLOADS = {"portal:invoice_pdf", "portal:balance_ledger_csv"}  # files, not pages
+# files, not pages
+DOWNLOADS = {"portal:invoice_pdf", "portal:balance_ledger_csv", "portal:payment_receipt"}
 
 
 def test_every_portal_url_is_visited():

@@ -166,3 +166,40 @@ def test_without_gateway_keys_only_bank_transfer_is_offered(shopper, sandbox_off
     response = shopper.goto("/sandbox/checkout/sb_cs_anything/")
     assert response.status == 404
     expect(shopper.get_by_role("heading", name="Not Found")).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_payments_page_shows_a_refund_and_a_pending_sepa_debit(shopper, width):
+    from billing.models import Refund
+    from billing.services.payments import payment_charge_method
+    from billing.services.refunds import payment_refund
+    from tests.portal.test_payments_page import saved
+
+    customer = shopper.customer
+    visa = saved(customer, card="4242 4242 4242 4242")
+    paid = payment_charge_method(
+        invoice=open_invoice(customer), method=visa, actor=None, off_session=False
+    )
+    payment_refund(
+        payment=paid, amount="20.00", destination=Refund.TO_METHOD, reason="Goodwill", actor="x"
+    )
+    sepa = saved(customer, iban="DE89 3704 0044 0532 0130 00")
+    pending_invoice = open_invoice(customer)
+    payment_charge_method(invoice=pending_invoice, method=sepa, actor=None, off_session=True)
+
+    shopper.set_viewport_size({"width": width, "height": 900})
+    shopper.goto("/")
+    shopper.get_by_role("link", name="Payments", exact=True).click()
+    expect(shopper.get_by_role("heading", name="Payments")).to_be_visible()
+    paid_row = shopper.locator(f"tr[data-payment='{paid.pk}']")
+    expect(paid_row).to_contain_text("Visa •••• 4242")
+    expect(paid_row.locator("[data-refund]")).to_have_text("Refunded 20.00 EUR to Visa •••• 4242")
+    expect(shopper.locator("tr[data-status=pending]")).to_contain_text("Pending")
+    assert shopper.evaluate("document.documentElement.scrollWidth") <= width
+    with shopper.expect_download() as download:
+        paid_row.get_by_role("link", name="Receipt").click()
+    assert download.value.suggested_filename == f"receipt-R-{paid.pk:06d}.pdf"
+    shopper.goto("/invoices/")
+    expect(shopper.locator(f"tr[data-invoice='{pending_invoice.number}']")).to_contain_text(
+        "Payment on its way"
+    )

@@ -14,10 +14,18 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from billing.models import Customer, Invoice, PaymentMethod, PaymentMethodKind, Subscription
+from billing.models import (
+    Customer,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    PaymentMethodKind,
+    Subscription,
+)
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.payment_methods import payment_method_add_offline
+from billing.services.payments import payment_record_bank_transfer
 from fleet.models import Instance, InstancePackage, Organization
 from tests.factories import CustomerFactory, StaffUserFactory, SubscriptionFactory, UserFactory
 from tests.portal.conftest import code_from_mail
@@ -57,6 +65,14 @@ def instance_of(h: Holdings) -> Instance:
     )
 
 
+def payment_of(h: Holdings) -> Payment:
+    """A payment the customer made (a bank transfer received for part of its invoice)."""
+    payment = Payment.objects.filter(customer=h.customer).first()
+    return payment or payment_record_bank_transfer(
+        invoice=h.invoice, amount=Decimal("1.00"), actor="test"
+    )
+
+
 # URL name -> the kwargs that point at customer B's object. Customer A must get 404 for
 # each, by GET and by POST. Add a row for every new portal URL that takes ids.
 PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
@@ -75,6 +91,7 @@ PAGES_WITH_IDS: dict[str, Callable[[Holdings], dict]] = {
     "portal:instance_enable": lambda b: {"pk": instance_of(b).pk},
     "portal:instance_disable": lambda b: {"pk": instance_of(b).pk},
     "portal:instance_edit": lambda b: {"pk": instance_of(b).pk},
+    "portal:payment_receipt": lambda b: {"pk": payment_of(b).pk},
 }
 
 # URL names without ids: GET as customer A shows A's data only (or redirects, or refuses
@@ -106,6 +123,7 @@ PAGES_WITHOUT_IDS: dict[str, Callable[[Holdings], list[str]]] = {
     "portal:balance_ledger_csv": lambda a: [],  # a CSV of A's ledger (no names in it)
     "portal:balance_auto_top_up": lambda a: [a.customer.name],  # GET: back to the balance
     "portal:credit": lambda a: [a.customer.name],
+    "portal:payments": lambda a: [a.customer.name],  # test_payments_page.py: with payments
     "portal:instances": lambda a: [a.customer.name],
     "portal:account": lambda a: [a.customer.name, a.customer.email],
     "portal:account_password": lambda a: [a.customer.name],
