@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -406,27 +406,54 @@ def payment_refresh(*, payment: Payment, actor: Actor) -> Payment:
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 
+TRANSFER_REFERENCE_TAKEN = "transfer_reference_taken"
+
+
 @transaction.atomic
 def payment_record_bank_transfer(
     *, invoice: Invoice, amount: Decimal, actor: Actor, reference: str = ""
 ) -> Payment:
-    """Staff saw a bank transfer arrive: recorded as a succeeded payment and applied."""
+    """Staff saw a bank transfer arrive: recorded as a succeeded payment and applied. An
+    invoice may be paid by several transfers: each is its own payment with its own
+    reference, the bank's (`reference`, as staff typed it) or, when none is given, a
+    generated one ("<invoice number>-T<attempt>"). A bank reference already recorded is
+    refused, and nothing changes (the unique (gateway, gateway_ref) backs it)."""
     if amount <= 0 or amount != round_money(amount):
         raise BillingError("Enter the amount received, e.g. 120.00.", code="amount_invalid")
+    reference = " ".join(reference.split())
+    if len(reference) > 100:
+        raise BillingError(
+            "The bank reference is too long (100 characters at most).", code="reference_invalid"
+        )
     lock_customer(pk=invoice.customer_id)
     invoice = lock_invoice(pk=invoice.pk)
     attempt = invoice.payments.count() + 1
-    payment = Payment.objects.create(
-        customer_id=invoice.customer_id,
-        invoice=invoice,
-        method_kind=PaymentMethodKind.BANK_TRANSFER,
-        gateway=Gateway.OFFLINE,
-        amount=amount,
-        currency=invoice.currency,
-        idempotency_key=payment_idempotency_key(invoice=invoice, attempt=attempt, how="transfer"),
-        attempt=attempt,
-        gateway_ref=reference[:100],
+    reference = reference or f"{invoice.number}-T{attempt}"
+    taken = (
+        Payment.objects.filter(gateway=Gateway.OFFLINE, gateway_ref=reference)
+        .select_related("invoice")
+        .first()
     )
+    if taken is not None:
+        raise _transfer_reference_taken(reference=reference, taken=taken)
+    try:
+        with transaction.atomic():  # a savepoint: the same reference saved meanwhile
+            payment = Payment.objects.create(
+                customer_id=invoice.customer_id,
+                invoice=invoice,
+                method_kind=PaymentMethodKind.BANK_TRANSFER,
+                gateway=Gateway.OFFLINE,
+                amount=amount,
+                currency=invoice.currency,
+                idempotency_key=payment_idempotency_key(
+                    invoice=invoice, attempt=attempt, how="transfer"
+                ),
+                attempt=attempt,
+                gateway_ref=reference,
+            )
+    except IntegrityError as error:
+        taken = Payment.objects.filter(gateway=Gateway.OFFLINE, gateway_ref=reference).first()
+        raise _transfer_reference_taken(reference=reference, taken=taken) from error
     return payment_record_result(
         payment=payment,
         result=gw.ChargeResult(
@@ -436,6 +463,17 @@ def payment_record_bank_transfer(
             currency=invoice.currency,
         ),
         actor=actor,
+    )
+
+
+def _transfer_reference_taken(*, reference: str, taken: Payment | None) -> BillingError:
+    where = ""
+    if taken is not None and taken.invoice_id:
+        where = f" on invoice {Invoice.objects.get(pk=taken.invoice_id).number}"
+    return BillingError(
+        f"A bank transfer with the reference {reference} is already recorded{where}. "
+        "Nothing was recorded: check the bank statement, each transfer is recorded once.",
+        code=TRANSFER_REFERENCE_TAKEN,
     )
 
 
