@@ -125,6 +125,9 @@ class InvoiceNumberForm(forms.Form):
     number = forms.CharField(label="Invoice number (the transfer reference)", max_length=40)
     # The confirmation step: what arrived on the account (the amount due when left empty).
     amount = forms.CharField(label="Amount received", max_length=20, required=False)
+    # The bank's reference of this transfer (each transfer is recorded once by it); a
+    # reference is generated when left empty.
+    reference = forms.CharField(label="Bank reference", max_length=100, required=False)
 
 
 class TopUpInvoiceForm(forms.Form):
@@ -694,7 +697,7 @@ class InvoiceStaffActionsMixin:
                         invoice=invoice,
                         amount=_amount_received(form.cleaned_data["amount"], invoice=invoice),
                         actor=request.user,
-                        reference=invoice.number,
+                        reference=form.cleaned_data["reference"],
                     )
                 except BillingError as exc:
                     error = exc.message

@@ -124,6 +124,10 @@ class Payment(models.Model):
     off_session = models.BooleanField(default=False, help_text="Collected without the customer")
     gateway_ref = models.CharField(max_length=100, blank=True, db_index=True)
     action_url = models.URLField(max_length=500, blank=True)
+    # A saved-method charge: the parameters sent to the gateway the first time (the
+    # ChargeRequest, amounts as strings), so any retry under the same idempotency key
+    # sends exactly the same request (services/payments.py::payment_charge_request).
+    charge_request = models.JSONField(null=True, blank=True, editable=False)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
     refunded = models.DecimalField(**AMOUNT, default=0)

@@ -3,9 +3,10 @@ the daily spend (the enabled instances' daily prices), the default card is charg
 off-session `auto_top_up_amount`, or up to `auto_top_up_target` when that is set.
 
 At most once per day per customer: the Payment row (kind top_up) carries the unique key
-"auto-top-up:<customer>:<date>", also sent to the gateway. The balance is credited only
-when the payment succeeded, once, by balance_top_up with the key "payment:<payment id>".
-A failure (declined, needs the customer, gateway error) e-mails the customer.
+"<installation>:auto-top-up:<customer>:<date>", also sent to the gateway. The balance is
+credited only when the payment succeeded, once, by balance_top_up with the key
+"payment:<payment id>". A failure (declined, needs the customer, gateway error) e-mails
+the customer.
 
 The gateway is called outside any lock and outside the nightly billing transaction.
 """
@@ -31,6 +32,7 @@ from billing.services.balance import BALANCE_CURRENCY, balance_top_up
 from billing.services.instances import daily_price_of, option_prices
 from billing.services.payments import (
     gateway_customer,
+    gateway_idempotency_key,
     payment_gateway_failed,
     payment_record_result,
 )
@@ -38,7 +40,7 @@ from fleet.models import Instance, InstancePackage
 
 
 def auto_top_up_key(*, customer_id: int, at: datetime) -> str:
-    return f"auto-top-up:{customer_id}:{at.date().isoformat()}"
+    return gateway_idempotency_key(scope=f"auto-top-up:{customer_id}:{at.date().isoformat()}")
 
 
 def daily_spend(*, customer_ids: list[int]) -> dict[int, Decimal]:

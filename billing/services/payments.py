@@ -16,11 +16,11 @@ Money rules:
 Locks (services/locks.py): the customer, then the invoice, then the payment row.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -67,9 +67,19 @@ def gateway_customer(*, customer: Customer) -> gw.GatewayCustomer:
     )
 
 
+def gateway_idempotency_key(*, scope: str) -> str:
+    """THE builder of every idempotency key sent to a gateway (Stripe `idempotency_key`,
+    PayPal `PayPal-Request-Id`, the sandbox): "<PAYMENT_INSTALLATION_ID>:<scope>", e.g.
+    "prod:invoice-12-pay-1". The prefix keeps installations sharing one gateway account
+    (staging, CI, a restored copy of the database) from replaying each other's answers.
+    Keys are stored on their rows when made and resent from there, so a changed setting
+    never changes the key of an attempt already sent."""
+    return f"{settings.PAYMENT_INSTALLATION_ID}:{scope}"
+
+
 def payment_idempotency_key(*, invoice: Invoice, attempt: int, how: str = "pay") -> str:
-    """The key the gateway sees: the invoice's id and the attempt number."""
-    return f"invoice-{invoice.pk}-{how}-{attempt}"
+    """An invoice attempt's key: the invoice's id, how it is paid and the attempt number."""
+    return gateway_idempotency_key(scope=f"invoice-{invoice.pk}-{how}-{attempt}")
 
 
 def invoice_pay_url(*, invoice: Invoice) -> str:
@@ -80,22 +90,48 @@ def invoice_pay_url(*, invoice: Invoice) -> str:
 
 
 def payment_charge_request(*, payment: Payment, return_url: str = "") -> gw.ChargeRequest:
-    """The charge of a saved method for this attempt, built from the attempt alone: the
-    first try and any later one (payment_refresh_pending after a timeout) send the SAME
-    parameters with the same idempotency key, as the gateway demands (Stripe refuses a
-    key reused with other parameters, so the repair would never succeed)."""
-    invoice = payment.invoice
-    customer = Customer.objects.select_related("contact").get(pk=payment.customer_id)
+    """The charge of a saved method for this attempt. The first call builds it (with
+    `return_url`, where 3-D Secure comes back to, defaulting to the invoice's page) and
+    stores it on the attempt (Payment.charge_request); every later call returns exactly
+    what was stored, whatever it is given: a retry under the same idempotency key
+    (payment_refresh_pending after a timeout) must send the SAME parameters, or Stripe
+    answers idempotency_error and the attempt stays pending for ever."""
+    if payment.charge_request is None:
+        invoice = payment.invoice
+        customer = Customer.objects.select_related("contact").get(pk=payment.customer_id)
+        built = gw.ChargeRequest(
+            customer=gateway_customer(customer=customer),
+            method_ref=payment.method.gateway_ref,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=payment.idempotency_key,
+            description=f"Invoice {invoice.number}",
+            off_session=payment.off_session,
+            return_url=return_url or invoice_pay_url(invoice=invoice),
+            metadata={"invoice": invoice.number, "payment": str(payment.pk)},
+        )
+        # The first to store wins (two callers at once store one request, both send it).
+        Payment.objects.filter(pk=payment.pk, charge_request__isnull=True).update(
+            charge_request=_charge_request_dump(built)
+        )
+        payment.refresh_from_db(fields=["charge_request"])
+    return _charge_request_load(payment.charge_request)
+
+
+def _charge_request_dump(request: gw.ChargeRequest) -> dict:
+    """As JSON: the amount as a string ("48.00", never a float)."""
+    data = asdict(request)
+    data["amount"] = str(request.amount)
+    return data
+
+
+def _charge_request_load(data: dict) -> gw.ChargeRequest:
     return gw.ChargeRequest(
-        customer=gateway_customer(customer=customer),
-        method_ref=payment.method.gateway_ref,
-        amount=payment.amount,
-        currency=payment.currency,
-        idempotency_key=payment.idempotency_key,
-        description=f"Invoice {invoice.number}",
-        off_session=payment.off_session,
-        return_url=return_url or invoice_pay_url(invoice=invoice),
-        metadata={"invoice": invoice.number, "payment": str(payment.pk)},
+        **{
+            **data,
+            "customer": gw.GatewayCustomer(**data["customer"]),
+            "amount": Decimal(data["amount"]),
+        }
     )
 
 
@@ -191,9 +227,9 @@ def payment_charge_method(
     how: str = "pay",
 ) -> Payment:
     """Charges a saved card or SEPA mandate for the invoice's amount due. `return_url`
-    (where 3-D Secure comes back to) defaults to the invoice's page; a timed-out attempt
-    is later repaired with that default (payment_refresh_pending), so pass another one
-    only where no repair is needed."""
+    (where 3-D Secure comes back to) defaults to the invoice's page; it is stored with the
+    rest of the request, so a timed-out attempt is repaired (payment_refresh_pending)
+    with the very same parameters."""
     if method.customer_id != invoice.customer_id or method.removed_at is not None:
         raise BillingError("That payment method is not available.", code=METHOD_UNAVAILABLE)
     if not method.can_charge_off_session:
@@ -374,27 +410,54 @@ def payment_refresh(*, payment: Payment, actor: Actor) -> Payment:
     return payment_record_result(payment=payment, result=result, actor=actor)
 
 
+TRANSFER_REFERENCE_TAKEN = "transfer_reference_taken"
+
+
 @transaction.atomic
 def payment_record_bank_transfer(
     *, invoice: Invoice, amount: Decimal, actor: Actor, reference: str = ""
 ) -> Payment:
-    """Staff saw a bank transfer arrive: recorded as a succeeded payment and applied."""
+    """Staff saw a bank transfer arrive: recorded as a succeeded payment and applied. An
+    invoice may be paid by several transfers: each is its own payment with its own
+    reference, the bank's (`reference`, as staff typed it) or, when none is given, a
+    generated one ("<invoice number>-T<attempt>"). A bank reference already recorded is
+    refused, and nothing changes (the unique (gateway, gateway_ref) backs it)."""
     if amount <= 0 or amount != round_money(amount):
         raise BillingError("Enter the amount received, e.g. 120.00.", code="amount_invalid")
+    reference = " ".join(reference.split())
+    if len(reference) > 100:
+        raise BillingError(
+            "The bank reference is too long (100 characters at most).", code="reference_invalid"
+        )
     lock_customer(pk=invoice.customer_id)
     invoice = lock_invoice(pk=invoice.pk)
     attempt = invoice.payments.count() + 1
-    payment = Payment.objects.create(
-        customer_id=invoice.customer_id,
-        invoice=invoice,
-        method_kind=PaymentMethodKind.BANK_TRANSFER,
-        gateway=Gateway.OFFLINE,
-        amount=amount,
-        currency=invoice.currency,
-        idempotency_key=payment_idempotency_key(invoice=invoice, attempt=attempt, how="transfer"),
-        attempt=attempt,
-        gateway_ref=reference[:100],
+    reference = reference or f"{invoice.number}-T{attempt}"
+    taken = (
+        Payment.objects.filter(gateway=Gateway.OFFLINE, gateway_ref=reference)
+        .select_related("invoice")
+        .first()
     )
+    if taken is not None:
+        raise _transfer_reference_taken(reference=reference, taken=taken)
+    try:
+        with transaction.atomic():  # a savepoint: the same reference saved meanwhile
+            payment = Payment.objects.create(
+                customer_id=invoice.customer_id,
+                invoice=invoice,
+                method_kind=PaymentMethodKind.BANK_TRANSFER,
+                gateway=Gateway.OFFLINE,
+                amount=amount,
+                currency=invoice.currency,
+                idempotency_key=payment_idempotency_key(
+                    invoice=invoice, attempt=attempt, how="transfer"
+                ),
+                attempt=attempt,
+                gateway_ref=reference,
+            )
+    except IntegrityError as error:
+        taken = Payment.objects.filter(gateway=Gateway.OFFLINE, gateway_ref=reference).first()
+        raise _transfer_reference_taken(reference=reference, taken=taken) from error
     return payment_record_result(
         payment=payment,
         result=gw.ChargeResult(
@@ -404,6 +467,17 @@ def payment_record_bank_transfer(
             currency=invoice.currency,
         ),
         actor=actor,
+    )
+
+
+def _transfer_reference_taken(*, reference: str, taken: Payment | None) -> BillingError:
+    where = ""
+    if taken is not None and taken.invoice_id:
+        where = f" on invoice {Invoice.objects.get(pk=taken.invoice_id).number}"
+    return BillingError(
+        f"A bank transfer with the reference {reference} is already recorded{where}. "
+        "Nothing was recorded: check the bank statement, each transfer is recorded once.",
+        code=TRANSFER_REFERENCE_TAKEN,
     )
 
 

@@ -32,6 +32,7 @@ from billing.models import (
 from billing.money import round_money
 from billing.services.credit_notes import credit_note_amounts, credit_note_issue
 from billing.services.locks import lock_customer, lock_invoice
+from billing.services.payments import gateway_idempotency_key
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def payment_refund(
     if not reason:
         raise BillingError("Say why the payment is refunded.", code="reason_missing")
     preview = refund_preview(payment=payment, amount=amount, destination=destination)
-    key = f"refund-{payment.pk}-{payment.refunds.count() + 1}"
+    key = gateway_idempotency_key(scope=f"refund-{payment.pk}-{payment.refunds.count() + 1}")
     gateway_ref = ""
     if destination == Refund.TO_METHOD:
         if payment.gateway not in (card_gateway_name(), paypal_gateway_name()):

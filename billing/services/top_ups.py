@@ -4,7 +4,8 @@ in payment mode, or the sandbox's stand-in).
 - The amount is in EUR (BALANCE_CURRENCY), between settings.BALANCE_TOP_UP_MIN and
   BALANCE_TOP_UP_MAX, at most two decimals; anything else is refused before any row is
   written.
-- One Payment row per attempt (kind top_up, no invoice, key "top-up:<customer>:<n>").
+- One Payment row per attempt (kind top_up, no invoice, key "<installation>:top-up:<customer>:<n>",
+  services/payments.py::gateway_idempotency_key).
 - The balance is credited only when the payment succeeded, ONCE, by balance_top_up with
   the key "payment:<payment id>" (the key auto top-ups use too): by the webhook
   (checkout.session.completed, payment_intent.succeeded) or the return page, whichever
@@ -46,6 +47,7 @@ from billing.services.payments import (
     Started,
     _customer_ref_remember,
     gateway_customer,
+    gateway_idempotency_key,
     payment_gateway_failed,
     payment_record_result,
 )
@@ -93,7 +95,7 @@ def _attempt_create(*, customer: Customer, amount: Decimal) -> Payment:
         amount=amount,
         currency=BALANCE_CURRENCY,
         status=PaymentStatus.PENDING,
-        idempotency_key=f"top-up:{customer.pk}:{attempt}",
+        idempotency_key=gateway_idempotency_key(scope=f"top-up:{customer.pk}:{attempt}"),
         attempt=attempt,
         off_session=False,
     )

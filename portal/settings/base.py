@@ -287,6 +287,11 @@ PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 PAYPAL_ENVIRONMENT = env.str("PAYPAL_ENVIRONMENT", default="sandbox")  # or "production"
 PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="")  # tests point it at a local fake
+# Prefixed to every idempotency key sent to a gateway ("<id>:invoice-12-pay-1"), so two
+# installations sharing one Stripe or PayPal account (staging, CI, a restored copy of the
+# database) never send each other's keys. 1-32 letters, digits, "-" or "_". "demo" here;
+# production requires one when Stripe or PayPal is configured (settings/payments.py).
+PAYMENT_INSTALLATION_ID = env.str("PAYMENT_INSTALLATION_ID", default="demo")
 PAYMENT_GATEWAY_TIMEOUT = env.float("PAYMENT_GATEWAY_TIMEOUT", default=10.0)  # seconds
 PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = env.int("PAYMENT_GATEWAY_MAX_NETWORK_RETRIES", default=2)
 # The sandbox gateway settles a SEPA debit this many seconds after the charge (seconds;

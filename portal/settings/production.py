@@ -34,9 +34,12 @@ _payment_problem = payment_configuration_problem(
     paypal_environment=PAYPAL_ENVIRONMENT,
     bank_transfer_only=PAYMENT_BANK_TRANSFER_ONLY,  # noqa: F405
     test_mode=PAYMENT_TEST_MODE,  # noqa: F405
+    installation_id=env.str("PAYMENT_INSTALLATION_ID", default=""),
 )
 if _payment_problem:
     raise ImproperlyConfigured(_payment_problem)
+# Required above with Stripe or PayPal; bank transfers only send no key anywhere.
+PAYMENT_INSTALLATION_ID = env.str("PAYMENT_INSTALLATION_ID", default="") or "offline"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

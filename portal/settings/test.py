@@ -9,6 +9,8 @@ DEBUG = False
 # tests/security/ and tests/portal/test_production_payments.py run the production settings.
 DEMO = False
 PAYMENT_SANDBOX = True
+# Not the demo's: the tests' keys are told apart from any other installation's.
+PAYMENT_INSTALLATION_ID = "test"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

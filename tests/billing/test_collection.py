@@ -68,7 +68,7 @@ def test_a_default_card_is_charged_once_and_the_invoice_is_paid(
     assert invoice.status == InvoiceStatus.PAID
     assert invoice.amount_due.amount == 0
     (sent,) = _charged(fake_stripe)
-    assert sent.idempotency_key == f"invoice-{invoice.pk}-collect-1"
+    assert sent.idempotency_key == f"test:invoice-{invoice.pk}-collect-1"
     assert sent.params["amount"] == "4800"  # 48.00 EUR, in cents, exactly
     assert sent.params["currency"] == "eur"
     assert sent.params["off_session"] == "true"
@@ -116,7 +116,7 @@ def test_a_decline_emails_a_link_and_retries_on_the_configured_days_then_stops(
         with django_capture_on_commit_callbacks(execute=True):
             payment = collection_attempt(invoice_id=invoice.pk, today=day)
         assert payment.status == PaymentStatus.FAILED
-        assert payment.idempotency_key == f"invoice-{invoice.pk}-collect-{attempt}"
+        assert payment.idempotency_key == f"test:invoice-{invoice.pk}-collect-{attempt}"
         invoice.refresh_from_db()
         assert invoice.next_collection_on == (
             ISSUED + timedelta(days=next_days) if next_days else None
@@ -231,7 +231,7 @@ def test_a_timeout_after_the_charge_stays_pending_and_the_refresh_never_charges_
     assert payment.status == PaymentStatus.SUCCEEDED
     assert payment.gateway_ref == fake_stripe.charges[0]["id"]
     keys = {r.idempotency_key for r in _charged(fake_stripe)}
-    assert keys == {f"invoice-{invoice.pk}-collect-1"}
+    assert keys == {f"test:invoice-{invoice.pk}-collect-1"}
     assert len(fake_stripe.charges) == 1  # ONE charge: the retry was answered by the first
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
@@ -253,7 +253,7 @@ def test_renewals_queue_the_collection_on_commit(fake_stripe, django_capture_on_
     invoice = Invoice.objects.get()
     assert invoice.status == InvoiceStatus.PAID
     (sent,) = _charged(fake_stripe)
-    assert sent.idempotency_key == f"invoice-{invoice.pk}-collect-1"
+    assert sent.idempotency_key == f"test:invoice-{invoice.pk}-collect-1"
     assert sent.params["amount"] == "4800"
     assert Payment.objects.get().status == PaymentStatus.SUCCEEDED
 

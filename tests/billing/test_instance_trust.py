@@ -212,7 +212,7 @@ def test_auto_top_up_charges_the_default_card_once_a_day():
     assert (payment.status, payment.kind, payment.idempotency_key) == (
         PaymentStatus.SUCCEEDED,
         "top_up",
-        f"auto-top-up:{customer.pk}:2025-03-07",
+        f"test:auto-top-up:{customer.pk}:2025-03-07",
     )
     customer.refresh_from_db()
     assert customer.balance == Decimal("58.00")

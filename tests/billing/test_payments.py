@@ -131,7 +131,7 @@ def test_a_failed_attempt_allows_a_new_one():
 
     second = _start(invoice)
     assert second.pk != first.pk
-    assert (second.attempt, second.idempotency_key) == (2, f"invoice-{invoice.pk}-paypal-2")
+    assert (second.attempt, second.idempotency_key) == (2, f"test:invoice-{invoice.pk}-paypal-2")
     assert second.amount == Decimal("48.00")
 
 

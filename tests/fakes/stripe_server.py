@@ -4,7 +4,8 @@ It answers like Stripe for what billing/gateways/stripe.py uses: form-encoded PO
 (`a[b][0]=c`), JSON objects with an "object" field, `expand[]`, errors as
 `{"error": {"type", "code", "decline_code", "message", "payment_intent"}}` (402 for card
 errors, 400/404 for invalid requests, 401 for a wrong key), and Idempotency-Key (the same
-key replays the stored answer; other parameters with it are an idempotency_error).
+key replays the stored answer; other parameters, or another endpoint, with it are a 400
+idempotency_error, as at Stripe). `bodies` keeps each POST's raw form body, as sent.
 
 Payment methods, by id: pm_card_visa succeeds; pm_card_chargeDeclined → card_declined;
 pm_card_chargeDeclinedInsufficientFunds → insufficient_funds; pm_card_authenticationRequired
@@ -108,6 +109,8 @@ class FakeStripe:
         self.sessions: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.idempotent: dict[str, tuple[dict, int, dict]] = {}  # key → (params, status, body)
+        self.idempotent_endpoints: dict[str, tuple[str, str]] = {}  # key → (method, path)
+        self.bodies: list[tuple[str, str | None, str]] = []  # (path, key, raw POST body)
         self.charges: list[dict] = []  # PaymentIntents confirmed (not replays)
         # Requests Stripe's OpenAPI description for the pinned version refuses
         # (stripe_openapi.py): (method, path, error); the fixture fails a test that made one.
@@ -446,6 +449,8 @@ class FakeStripe:
                 self.spec_violations.append((method, path, violation))
                 return 400, {"error": violation}, 0.0
             if method == "POST" and key and key in self.idempotent:
+                if self.idempotent_endpoints.get(key, (method, path)) != (method, path):
+                    return 400, _idempotency_error(key, "for the same endpoint"), 0.0
                 stored_params, status, body = self.idempotent[key]
                 if stored_params != params:
                     error = {
@@ -461,6 +466,7 @@ class FakeStripe:
                 status, body = error.status, {"error": error.error}
             if method == "POST" and key:
                 self.idempotent[key] = (params, status, body)
+                self.idempotent_endpoints[key] = (method, path)
             return status, body, delay
 
     # ---- the server ---------------------------------------------------------------------
@@ -478,6 +484,7 @@ class FakeStripe:
                     length = int(self.headers.get("Content-Length") or 0)
                     body = self.rfile.read(length).decode()
                     pairs += parse_qsl(body, keep_blank_values=True)
+                    fake.bodies.append((url.path, self.headers.get("Idempotency-Key"), body))
                 status, answer, delay = fake.serve(
                     self.command, url.path, decode_form(pairs), self.headers
                 )
@@ -515,3 +522,12 @@ class FakeStripe:
 
 def _api_error(message: str) -> dict:
     return {"error": {"type": "api_error", "message": message}}
+
+
+def _idempotency_error(key: str, what: str) -> dict:
+    """Stripe's answer to a key reused otherwise than it was first used (400)."""
+    message = (
+        f"Keys for idempotent requests can only be used {what} they were first used for. "
+        f"Try using a key other than '{key}' if you meant to execute a different request."
+    )
+    return {"error": {"type": "idempotency_error", "message": message}}

@@ -188,7 +188,7 @@ def test_reconcile_a_bank_transfer_by_number_returns_the_organization_to_active(
         "succeeded",
     )
     assert (payment.method_kind, payment.gateway) == ("bank_transfer", "offline")
-    assert payment.gateway_ref == "CAJ-2026-000001"
+    assert payment.gateway_ref == "CAJ-2026-000001-T1"  # generated: no bank reference typed
 
 
 def test_reconcile_a_smaller_transfer_lowers_the_amount_due(staff_client):

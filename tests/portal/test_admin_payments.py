@@ -137,7 +137,7 @@ def test_refund_to_the_card_previews_then_refunds_at_stripe(staff_client, fake_s
     assert response.status_code == 302
     (sent,) = fake_stripe.requests_to("POST", "/v1/refunds")
     assert sent.params == {"payment_intent": payment.gateway_ref, "amount": "1200"}
-    assert sent.idempotency_key == f"refund-{payment.pk}-1"
+    assert sent.idempotency_key == f"test:refund-{payment.pk}-1"
     refund = Refund.objects.get()
     assert (refund.amount, refund.destination) == (Decimal("12.00"), Refund.TO_METHOD)
     assert refund.gateway_ref.startswith("re_")

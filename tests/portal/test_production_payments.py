@@ -157,11 +157,26 @@ NO_WAY_TO_PAY = (
             id="paypal sandbox",
         ),
         pytest.param({"PAYPAL_CLIENT_ID": "id"}, "set PAYPAL_CLIENT_SECRET too", id="half paypal"),
+        pytest.param(
+            {"STRIPE_SECRET_KEY": "sk_live_x", "PAYMENT_INSTALLATION_ID": ""},
+            "PAYMENT_INSTALLATION_ID is not set",
+            id="stripe without installation id",
+        ),
+        pytest.param(
+            {"PAYPAL_CLIENT_ID": "id", "PAYPAL_CLIENT_SECRET": "s", "PAYMENT_INSTALLATION_ID": ""},
+            "PAYMENT_INSTALLATION_ID is not set",
+            id="paypal without installation id",
+        ),
+        pytest.param(
+            {"STRIPE_SECRET_KEY": "sk_live_x", "PAYMENT_INSTALLATION_ID": "prod:eu/1"},
+            "PAYMENT_INSTALLATION_ID is 'prod:eu/1': set it to 1-32 letters",
+            id="malformed installation id",
+        ),
     ],
 )
 def test_production_refuses_to_start_without_a_real_way_to_pay(env, said):
     production = {k: v for k, v in PRODUCTION.items() if k != "PAYMENT_BANK_TRANSFER_ONLY"}
-    result = run(SETTINGS, manage=True, **production, **env)
+    result = run(SETTINGS, manage=True, **{**production, **env})
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("django.core.exceptions.ImproperlyConfigured: ")

@@ -18,6 +18,8 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "billing.example.com",
     # Production refuses to start with no way to pay (tests/portal/test_production_payments.py).
     "PAYMENT_BANK_TRANSFER_ONLY": "true",
+    # Required with Stripe or PayPal keys (the idempotency keys' prefix).
+    "PAYMENT_INSTALLATION_ID": "prod-test",
 }
 
 
