@@ -176,7 +176,14 @@ def test_capture_before_approval_is_an_invalid_request(fake_paypal):
         gateway.order_capture(order_id=order.order_id, idempotency_key="capture-key-1")
 
     assert caught.value.code == errors.INVALID_REQUEST
-    assert "ORDER_NOT_APPROVED" in caught.value.message
+    # Our sentence for the customer; PayPal's own words stay in the cause (and the log).
+    assert caught.value.message == (
+        "The payment has not been approved on PayPal yet. Please approve it on PayPal, "
+        "or choose another way to pay."
+    )
+    assert "ORDER_NOT_APPROVED" not in caught.value.message
+    assert "422" not in caught.value.message
+    assert "ORDER_NOT_APPROVED" in str(caught.value.__cause__.details[0].issue)
     assert caught.value.gateway_ref == order.order_id
     assert caught.value.may_retry is False
 
@@ -362,7 +369,7 @@ def test_refund_of_more_than_was_captured_is_an_invalid_request(fake_paypal):
         )
 
     assert caught.value.code == errors.INVALID_REQUEST
-    assert "REFUND_AMOUNT_EXCEEDED" in caught.value.message
+    assert caught.value.message == "PayPal refuses to refund more than this payment took."
 
 
 # ---- webhooks ----------------------------------------------------------------------------
