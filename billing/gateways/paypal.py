@@ -45,6 +45,7 @@ from decimal import Decimal
 import requests
 from apimatic_core.exceptions.auth_validation_exception import AuthValidationException
 from django.conf import settings
+from paypalserversdk.api_helper import APIHelper
 from paypalserversdk.configuration import Configuration, Environment, Server
 from paypalserversdk.exceptions.api_exception import ApiException
 from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials
@@ -301,6 +302,10 @@ class PayPalOrdersGateway:
                         cancel_url=request.cancel_url,
                         shipping_preference="NO_SHIPPING",
                         user_action="PAY_NOW",
+                        # The SDK sends NO_CONTACT_INFO by default, a field PayPal's
+                        # published Orders v2 description does not define (the fake
+                        # refuses it: tests/fakes/specs/paypal/README.md).
+                        contact_preference=APIHelper.SKIP,
                     )
                 )
             ),
