@@ -413,7 +413,17 @@ def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -
             order_id=order_id, idempotency_key=paypal_capture_key(payment=payment)
         )
     except GatewayError as error:
-        # may_retry (no answer, and PayPal's order showed no capture): stays pending.
+        if error.may_retry:
+            # No answer, and PayPal's order could not show a capture: it may still come.
+            # Pending (no second order starts; the poll asks PayPal), never back to approval.
+            Payment.objects.filter(pk=payment.pk).update(
+                status=PaymentStatus.PENDING,
+                action_url="",
+                error_code=error.code,
+                error_message=error.message[:300],
+            )
+            payment.refresh_from_db()
+            return payment
         return payment_gateway_failed(payment=payment, error=error, actor=actor)
     # The order was found among this customer's attempts before the capture (PayPal
     # knows no customer of ours): its reference must be this attempt's invoice too.
