@@ -70,7 +70,8 @@ class AddHostedMethodForm(forms.Form):
 
 
 class AddOfflineMethodForm(forms.Form):
-    """Connect PayPal or choose bank transfer: nothing to save at a gateway."""
+    """Choose PayPal (each invoice approved on PayPal; nothing is vaulted) or bank
+    transfer: nothing to save at a gateway."""
 
     kind = forms.ChoiceField(
         choices=[(PaymentMethodKind.PAYPAL, "PayPal"), (PaymentMethodKind.BANK_TRANSFER, "Bank")]

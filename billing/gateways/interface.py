@@ -28,12 +28,9 @@ class GatewayCustomer:
     # Called with the gateway's new customer id as soon as it is made (before the hosted
     # session that may still fail), so the service remembers it and no try leaves an orphan.
     ref_created: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def create_key(self) -> str:
-        """The idempotency key that makes this customer on the gateway: one per customer of
-        ours, so a retry never makes a second one."""
-        return f"customer-{self.customer_id}"
+    # The idempotency key that makes this customer on the gateway: one per customer of
+    # ours (and installation), so a retry never makes a second one.
+    create_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +127,8 @@ class ChargeResult:
     # order_capture); None when the gateway does not say, which ownership refuses. Not
     # part of equality: the same charge read through its session or directly is equal.
     owner: SessionOwner | None = field(default=None, compare=False)
+    # PayPal: the capture's id (what PayPal's capture webhooks name), "" before a capture.
+    capture_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,11 +161,14 @@ class GatewayEvent:
 class PayPalOrderRequest:
     amount: Decimal
     currency: str
-    reference: str  # the invoice number
+    reference: str  # the invoice number: reference_id and custom_id
     description: str
     idempotency_key: str  # sent as PayPal-Request-Id
     return_url: str
     cancel_url: str
+    # PayPal's invoice_id, which PayPal refuses twice for one merchant: one per attempt
+    # ("CAJ-2026-000001-2"); "" sends the reference.
+    invoice_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,22 @@ class PayPalOrder:
     order_id: str
     approve_url: str
     status: str  # CREATED, APPROVED, COMPLETED
+
+
+@dataclass(frozen=True)
+class PayPalOrderStatus:
+    """Where an order stands at PayPal (GET /v2/checkout/orders/{id})."""
+
+    order_id: str
+    status: str  # CREATED, PAYER_ACTION_REQUIRED, APPROVED, COMPLETED, VOIDED
+    # What it means for the attempt: SUCCEEDED, PENDING or FAILED once captured (with
+    # capture_ref); REQUIRES_ACTION while the buyer has not approved; PENDING when
+    # approved and not captured yet (capture it, with the attempt's key).
+    result: ChargeResult
+
+    @property
+    def captured(self) -> bool:
+        return bool(self.result.capture_ref)
 
 
 class CardGateway(Protocol):
@@ -199,5 +217,6 @@ class PayPalGateway(Protocol):
 
     def order_create(self, request: PayPalOrderRequest) -> PayPalOrder: ...
     def order_capture(self, *, order_id: str, idempotency_key: str) -> ChargeResult: ...
+    def order_get(self, order_id: str) -> PayPalOrderStatus: ...
     def refund(self, request: RefundRequest) -> RefundResult: ...
     def webhook_event(self, *, headers: dict, body: bytes) -> GatewayEvent: ...

@@ -13,10 +13,18 @@ Decisions:
   else PayPal's sandbox or live host from PAYPAL_ENVIRONMENT.
 - The OAuth token comes from the SDK's own client-credentials flow, through a token provider
   so that a refused or failed token request raises (the SDK's default flow swallows it and
-  reports only "token undefined", which would hide a 5xx behind NOT_CONFIGURED).
+  reports only "token undefined", which would hide a 5xx behind NOT_CONFIGURED). The token
+  is kept per process until a minute before it expires (PayPal's last ~9 hours, and asks
+  not to fetch one per call); a 401 forgets it.
+- PayPal's raw errors ("422 UNPROCESSABLE_ENTITY ORDER_NOT_APPROVED") never reach a
+  customer: `_gateway_error` turns them into our sentences and logs the raw detail.
+- A capture whose answer is lost (5xx, 429, timeout) or that PayPal refuses as
+  ORDER_ALREADY_CAPTURED may have taken the money: `order_capture` then GETs the order and
+  answers its capture if there is one.
 - `ChargeResult.gateway_ref` is always the PayPal ORDER id (what Payment.gateway_ref stores,
   unique per gateway, and what PayPal's webhooks carry in related_ids.order_id); the capture
-  id is not returned (only a FAILED capture names it in error_message). A refund is
+  id comes in `capture_ref` (Payment.gateway_capture_ref: PayPal's capture webhooks, refunds
+  and reversals name the capture, not the order). A refund is
   asked with that order id: `refund` reads the order to find its capture id (one purchase
   unit, intent CAPTURE: one capture) and refunds that capture. A capture id is accepted too
   when the order lookup answers 404, so a capture id from a webhook also works.
@@ -28,6 +36,8 @@ Decisions:
 """
 
 import json
+import logging
+import threading
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +45,7 @@ from decimal import Decimal
 import requests
 from apimatic_core.exceptions.auth_validation_exception import AuthValidationException
 from django.conf import settings
+from paypalserversdk.api_helper import APIHelper
 from paypalserversdk.configuration import Configuration, Environment, Server
 from paypalserversdk.exceptions.api_exception import ApiException
 from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials
@@ -56,17 +67,22 @@ from billing.gateways.errors import GatewayError
 from billing.gateways.interface import (
     FAILED,
     PENDING,
+    REQUIRES_ACTION,
     SUCCEEDED,
     ChargeResult,
     GatewayEvent,
     PayPalOrder,
     PayPalOrderRequest,
+    PayPalOrderStatus,
     RefundRequest,
     RefundResult,
     SessionOwner,
 )
 
+log = logging.getLogger("billing.gateways")
+
 RETRY_STATUSES = [429, 500, 502, 503, 504]
+TOKEN_CLOCK_SKEW = 60  # seconds: a token this close to its expiry is fetched again
 BACKOFF_FACTOR = 0.5  # urllib3: no pause before the first retry, then 1 s, 2 s, …
 WEBHOOK_HEADERS = {
     "auth_algo": "paypal-auth-algo",
@@ -90,9 +106,39 @@ class _Configuration(Configuration):
         return super().get_base_uri(server)
 
 
-def _fetch_token(_last_token, auth_manager):
-    # Raises the SDK's OAuthProviderException / ApiException, or a requests error.
-    return auth_manager.fetch_token()
+# OAuth tokens by (base URI, environment, client id, secret): one per process until it
+# expires, instead of one per call.
+_tokens: dict[tuple, object] = {}
+_tokens_lock = threading.Lock()
+
+
+def _token_key() -> tuple:
+    return (
+        settings.PAYPAL_API_BASE,
+        settings.PAYPAL_ENVIRONMENT,
+        settings.PAYPAL_CLIENT_ID,
+        settings.PAYPAL_CLIENT_SECRET,
+    )
+
+
+def _token_forget() -> None:
+    with _tokens_lock:
+        _tokens.clear()
+
+
+def _token_provider(key: tuple):
+    def provide(_last_token, auth_manager):
+        with _tokens_lock:
+            cached = _tokens.get(key)
+        if cached is not None and not auth_manager.is_token_expired(cached):
+            return cached
+        # Raises the SDK's OAuthProviderException / ApiException, or a requests error.
+        token = auth_manager.fetch_token()
+        with _tokens_lock:
+            _tokens[key] = token
+        return token
+
+    return provide
 
 
 def _client() -> PaypalServersdkClient:
@@ -110,7 +156,8 @@ def _client() -> PaypalServersdkClient:
         client_credentials_auth_credentials=ClientCredentialsAuthCredentials(
             o_auth_client_id=settings.PAYPAL_CLIENT_ID,
             o_auth_client_secret=settings.PAYPAL_CLIENT_SECRET,
-            o_auth_token_provider=_fetch_token,
+            o_auth_token_provider=_token_provider(_token_key()),
+            o_auth_clock_skew=TOKEN_CLOCK_SKEW,
         ),
     )
     return PaypalServersdkClient(config=config)
@@ -120,8 +167,31 @@ def _issues(error: ApiException) -> list[str]:
     return [getattr(d, "issue", "") or "" for d in (getattr(error, "details", None) or [])]
 
 
+# PayPal's issues as our own sentences (customers never read PayPal's names).
+ISSUE_MESSAGES = {
+    "ORDER_NOT_APPROVED": "The payment has not been approved on PayPal yet. Please approve "
+    "it on PayPal, or choose another way to pay.",
+    "PAYER_ACTION_REQUIRED": "PayPal needs you to finish the payment on PayPal first.",
+    "ORDER_EXPIRED": "This PayPal payment has expired. Please start the payment again.",
+    "ORDER_ALREADY_CAPTURED": "PayPal has already taken this payment.",
+    "DUPLICATE_INVOICE_ID": "PayPal refused this payment as a duplicate. Please start the "
+    "payment again.",
+    "PAYER_CANNOT_PAY": "PayPal cannot take this payment from your PayPal account. Please "
+    "choose another way to pay.",
+    "PAYEE_ACCOUNT_RESTRICTED": "PayPal payments are not available at the moment. Please "
+    "choose another way to pay.",
+    "INVALID_RESOURCE_ID": "This PayPal payment was not found at PayPal.",
+    "REFUND_AMOUNT_EXCEEDED": "PayPal refuses to refund more than this payment took.",
+    "CAPTURE_FULLY_REFUNDED": "PayPal has already refunded this payment in full.",
+}
+GENERIC_REFUSAL = (
+    "PayPal could not process this payment. Please try again, or choose another way to pay."
+)
+
+
 def _gateway_error(error: Exception) -> GatewayError:
-    """The one place where SDK and HTTP failures become GatewayErrors."""
+    """The one place where SDK and HTTP failures become GatewayErrors. Messages are ours,
+    for customers; PayPal's status, name and issues are logged (and kept as __cause__)."""
     if isinstance(error, GatewayError):
         return error
     if isinstance(error, requests.RequestException):
@@ -132,12 +202,16 @@ def _gateway_error(error: Exception) -> GatewayError:
             may_retry=True,
         )
     if isinstance(error, AuthValidationException):
-        return GatewayError("PayPal refused our credentials.", code=errors.NOT_CONFIGURED)
+        log.error("PayPal refused our credentials: %s", error)
+        return GatewayError(
+            "PayPal payments are not available at the moment.", code=errors.NOT_CONFIGURED
+        )
     if isinstance(error, ApiException):
         status = error.response_code or 0
         name = getattr(error, "name", None) or getattr(error, "error", None) or ""
         issues = _issues(error)
         detail = " ".join(filter(None, [str(status), name, *issues]))
+        log.warning("PayPal answered %s (debug id %s)", detail, getattr(error, "debug_id", ""))
         if status >= 500:
             return GatewayError(
                 "PayPal is not available at the moment. Please try again later.",
@@ -145,8 +219,10 @@ def _gateway_error(error: Exception) -> GatewayError:
                 may_retry=True,
             )
         if status == 401:
+            _token_forget()
+            log.error("PayPal refused our credentials (%s)", detail)
             return GatewayError(
-                f"PayPal refused our credentials ({detail}).", code=errors.NOT_CONFIGURED
+                "PayPal payments are not available at the moment.", code=errors.NOT_CONFIGURED
             )
         if status == 429:
             return GatewayError(
@@ -159,7 +235,10 @@ def _gateway_error(error: Exception) -> GatewayError:
                 "PayPal declined the chosen funding source. Please choose another one.",
                 code=errors.INSTRUMENT_DECLINED,
             )
-        return GatewayError(f"PayPal refused the request ({detail}).", code=errors.INVALID_REQUEST)
+        message = next((ISSUE_MESSAGES[i] for i in issues if i in ISSUE_MESSAGES), None)
+        if message is None and status == 404:
+            message = ISSUE_MESSAGES["INVALID_RESOURCE_ID"]
+        return GatewayError(message or GENERIC_REFUSAL, code=errors.INVALID_REQUEST)
     raise error
 
 
@@ -210,7 +289,9 @@ class PayPalOrdersGateway:
                         value=_money(request.amount),
                     ),
                     reference_id=request.reference,
-                    invoice_id=request.reference,
+                    # PayPal refuses an invoice_id it has seen: one per attempt.
+                    invoice_id=request.invoice_id or request.reference,
+                    custom_id=request.reference,
                     description=request.description[:127],
                 )
             ],
@@ -221,6 +302,10 @@ class PayPalOrdersGateway:
                         cancel_url=request.cancel_url,
                         shipping_preference="NO_SHIPPING",
                         user_action="PAY_NOW",
+                        # The SDK sends NO_CONTACT_INFO by default, a field PayPal's
+                        # published Orders v2 description does not define (the fake
+                        # refuses it: tests/fakes/specs/paypal/README.md).
+                        contact_preference=APIHelper.SKIP,
                     )
                 )
             ),
@@ -257,6 +342,18 @@ class PayPalOrdersGateway:
                 ).body
         except GatewayError as error:
             error.gateway_ref = error.gateway_ref or order_id
+            cause = error.__cause__
+            already = isinstance(cause, ApiException) and "ORDER_ALREADY_CAPTURED" in _issues(cause)
+            if error.may_retry or already:
+                # The capture may have happened (a lost answer) or did (already captured):
+                # PayPal's order says which. Its GET failing too leaves the first error.
+                try:
+                    state = self.order_get(order_id)
+                except GatewayError:
+                    raise error from cause
+                if state.captured:
+                    return state.result
+                raise
             if error.code != errors.INSTRUMENT_DECLINED:
                 raise
             # The customer chooses another funding source on PayPal, then we capture again.
@@ -272,31 +369,20 @@ class PayPalOrdersGateway:
                 error_message=error.message,
                 owner=_order_owner(again),
             )
-        capture = _capture_of(order)
-        if capture is None:
+        if _capture_of(order) is None:
             raise GatewayError(
-                f"PayPal answered the capture of {order_id} without a capture.",
+                "PayPal could not process this payment. Please try again later.",
                 code=errors.INVALID_REQUEST,
                 gateway_ref=order_id,
             )
-        capture_status = _status(capture.status)
-        if capture_status == "COMPLETED":
-            status = SUCCEEDED
-        elif capture_status == "PENDING":
-            status = PENDING
-        else:  # DECLINED, FAILED
-            status = FAILED
-        return ChargeResult(
-            status=status,
-            gateway_ref=order.id or order_id,
-            amount=Decimal(capture.amount.value),
-            currency=capture.amount.currency_code,
-            error_code=errors.INSTRUMENT_DECLINED if status == FAILED else "",
-            error_message=f"PayPal capture {capture.id}: {capture_status}"
-            if status == FAILED
-            else "",
-            owner=_order_owner(order),
-        )
+        return _order_status(order, order_id).result
+
+    def order_get(self, order_id: str) -> PayPalOrderStatus:
+        """The order and its capture as PayPal has them now (the status poll, a lost
+        capture answer, a new attempt checking the previous one)."""
+        with _mapped():
+            order = _client().orders.get_order({"id": order_id}).body
+        return _order_status(order, order_id)
 
     def refund(self, request: RefundRequest) -> RefundResult:
         with _mapped():
@@ -368,7 +454,7 @@ class PayPalOrdersGateway:
         payload = json.dumps(fields)[:-1].encode() + b', "webhook_event": ' + body.strip() + b"}"
         with _mapped():
             client = _client()
-            token = client.oauth_2.fetch_token()
+            token = _token_provider(_token_key())(None, client.oauth_2)
             http = client.config.http_client
             response = http.session.post(
                 client.config.get_base_uri() + "/v1/notifications/verify-webhook-signature",
@@ -399,6 +485,52 @@ class PayPalOrdersGateway:
             data=resource if isinstance(resource, dict) else {},
             payload=event,
         )
+
+
+def _order_status(order, order_id: str) -> PayPalOrderStatus:
+    """What an order (with or without its capture) means for the attempt."""
+    order_status = _status(order.status)
+    capture = _capture_of(order)
+    if capture is not None:
+        capture_status = _status(capture.status)
+        if capture_status == "PENDING":
+            status = PENDING
+        elif capture_status in ("DECLINED", "FAILED"):
+            status = FAILED
+        else:  # COMPLETED; PARTIALLY_REFUNDED, REFUNDED, REVERSED were completed first
+            status = SUCCEEDED
+        result = ChargeResult(
+            status=status,
+            gateway_ref=order.id or order_id,
+            amount=Decimal(capture.amount.value),
+            currency=capture.amount.currency_code,
+            error_code=errors.INSTRUMENT_DECLINED if status == FAILED else "",
+            error_message="PayPal declined the payment. Please choose another way to pay."
+            if status == FAILED
+            else "",
+            owner=_order_owner(order),
+            capture_ref=capture.id or "",
+        )
+    else:
+        if order_status == "APPROVED":
+            status = PENDING  # approved, not captured yet: capture it
+        elif order_status == "VOIDED":
+            status = FAILED
+        else:  # CREATED, PAYER_ACTION_REQUIRED, SAVED: the buyer has not approved
+            status = REQUIRES_ACTION
+        result = ChargeResult(
+            status=status,
+            gateway_ref=order.id or order_id,
+            amount=_order_amount(order),
+            currency=_order_currency(order),
+            action_url=_link(order.links, "payer-action", "approve"),
+            error_code=errors.INVALID_REQUEST if status == FAILED else "",
+            error_message="This PayPal payment was cancelled at PayPal."
+            if status == FAILED
+            else "",
+            owner=_order_owner(order),
+        )
+    return PayPalOrderStatus(order_id=order.id or order_id, status=order_status, result=result)
 
 
 def _money(amount: Decimal) -> str:

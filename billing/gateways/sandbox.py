@@ -27,6 +27,7 @@ Idempotency: a charge, payment session, PayPal order, capture or refund with a k
 before returns the stored result, never a second one.
 """
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -54,6 +55,7 @@ from billing.gateways.interface import (
     PaymentSessionRequest,
     PayPalOrder,
     PayPalOrderRequest,
+    PayPalOrderStatus,
     RefundRequest,
     RefundResult,
     SavedMethod,
@@ -615,6 +617,24 @@ class SandboxPayPalGateway:
             p["captures"][idempotency_key] = outcome
             order.save(update_fields=["payload"])
         return self._result(order, outcome)
+
+    def order_get(self, order_id: str) -> PayPalOrderStatus:
+        """The stand-in's order: captured (SUCCEEDED, its capture id is the order's), or
+        waiting for the customer."""
+        order = _record(order_id, SandboxKind.ORDER)
+        p = order.payload
+        if p["status"] == "COMPLETED":
+            result = dataclasses.replace(self._result(order, None), capture_ref=order.ref)
+        else:
+            result = ChargeResult(
+                status=PENDING if p["status"] == "APPROVED" else REQUIRES_ACTION,
+                gateway_ref=order.ref,
+                amount=Decimal(p["amount"]),
+                currency=p["currency"],
+                action_url=_absolute(reverse("sandbox:paypal", args=[order.ref])),
+                owner=SessionOwner(reference=p["reference"]),
+            )
+        return PayPalOrderStatus(order_id=order.ref, status=p["status"], result=result)
 
     def refund(self, request: RefundRequest) -> RefundResult:
         return _refund(request, SandboxKind.ORDER)

@@ -295,7 +295,7 @@ class StripeGateway:
                 "name": customer.name,
                 "metadata": {"customer_id": str(customer.customer_id)},
             },
-            options={"idempotency_key": customer.create_key},
+            options={"idempotency_key": customer.create_key} if customer.create_key else None,
         )
         if customer.ref_created is not None:
             customer.ref_created(created.id)

@@ -123,6 +123,9 @@ class Payment(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     off_session = models.BooleanField(default=False, help_text="Collected without the customer")
     gateway_ref = models.CharField(max_length=100, blank=True, db_index=True)
+    # PayPal: the capture's id (gateway_ref is the order's). PayPal's capture webhooks
+    # (completed, denied, refunded, reversed) name the capture, not the order.
+    gateway_capture_ref = models.CharField(max_length=100, blank=True, db_index=True)
     action_url = models.URLField(max_length=500, blank=True)
     # A saved-method charge: the parameters sent to the gateway the first time (the
     # ChargeRequest, amounts as strings), so any retry under the same idempotency key

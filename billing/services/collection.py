@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from audit.services import Actor
 from billing.errors import BillingError
-from billing.gateways import card_gateway, card_gateway_name
+from billing.gateways import card_gateway, card_gateway_name, paypal_gateway_name
 from billing.gateways.errors import GatewayError
 from billing.gateways.kinds import payment_method_usable
 from billing.models import (
@@ -31,6 +31,7 @@ from billing.models import (
     InvoiceStatus,
     Payment,
     PaymentMethod,
+    PaymentMethodKind,
     PaymentStatus,
 )
 from billing.notifications import notify_payment_action_required, notify_payment_failed
@@ -39,6 +40,7 @@ from billing.services.payments import (
     invoice_pay_url,
     payment_charge_method,
     payment_charge_request,
+    payment_paypal_refresh,
     payment_record_transition,
 )
 
@@ -184,6 +186,13 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
     payment = Payment.objects.select_related("invoice", "method", "customer__contact").get(
         pk=payment_id
     )
+    if (
+        payment.status == PaymentStatus.PENDING
+        and payment.method_kind == PaymentMethodKind.PAYPAL
+        and payment.gateway == paypal_gateway_name()
+    ):
+        # PayPal: GET the order, record its capture (payments.payment_paypal_refresh).
+        return payment_paypal_refresh(payment=payment, actor=actor)
     if payment.status != PaymentStatus.PENDING or payment.gateway != card_gateway_name():
         return payment
     gateway = card_gateway()

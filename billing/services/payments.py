@@ -13,9 +13,26 @@ Money rules:
 - A payment reversed after it succeeded (a SEPA debit the bank returns, a chargeback)
   reopens what it had paid and is audited.
 
+PayPal (docs/RULES.md, "PayPal"):
+- An order-create failure (5xx, 429, timeout) closes the attempt as failed: no customer
+  saw an approve link, so no order of it can be approved or charged; a new attempt may
+  start at once (a new PayPal-Request-Id and invoice_id).
+- A new attempt first asks PayPal about the invoice's attempts still waiting for the
+  customer: a captured one is recorded (the invoice may be paid: nothing new starts), the
+  others are closed (superseded), so we never capture two orders of one invoice.
+- A capture whose answer is lost stays pending; the gateway GETs the order and the
+  pending poll asks again (collection.payment_refresh_pending).
+- A capture whose amount or currency is not the attempt's is never settled: the payment
+  stays pending, flagged (error_code amount_mismatch), audited and logged for staff.
+- A capture that arrives for an invoice already settled is refunded to PayPal, not kept
+  as credit.
+- A failed attempt becomes succeeded only on a verified gateway report (webhook, GET of
+  the order); a succeeded one never becomes failed.
+
 Locks (services/locks.py): the customer, then the invoice, then the payment row.
 """
 
+import logging
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -27,6 +44,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.gateways import card_gateway, card_gateway_name, paypal_gateway
+from billing.gateways import errors as gateway_errors
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError, customer_message
 from billing.gateways.kinds import payment_method_usable
@@ -41,17 +59,24 @@ from billing.models import (
     PaymentMethod,
     PaymentMethodKind,
     PaymentStatus,
+    Refund,
 )
 from billing.money import money, round_money
 from billing.notifications import notify_payment_received
 from billing.services.credit import credit_grant
 from billing.services.invoices import invoice_check_transition, invoice_mark_paid
 from billing.services.locks import lock_customer, lock_invoice
+from billing.services.overdue import overdue_refresh_subscription
 from billing.services.ownership import hosted_owner_check
 from billing.services.payment_kinds import METHOD_UNAVAILABLE, payment_kind_require
 from billing.services.top_up_invoices import top_up_invoice_settle
 
 FINAL = {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
+AMOUNT_MISMATCH = "amount_mismatch"
+EXTRA_CAPTURE = "extra_capture"
+SUPERSEDED = "superseded"
+
+log = logging.getLogger("billing.payments")
 
 
 def gateway_customer(*, customer: Customer) -> gw.GatewayCustomer:
@@ -64,6 +89,7 @@ def gateway_customer(*, customer: Customer) -> gw.GatewayCustomer:
         name=customer.name,
         gateway_customer_ref=customer.gateway_customer_ref,
         ref_created=lambda ref: _customer_ref_remember(customer=customer, ref=ref),
+        create_key=gateway_idempotency_key(scope=f"customer-{customer.pk}"),
     )
 
 
@@ -122,6 +148,8 @@ def _charge_request_dump(request: gw.ChargeRequest) -> dict:
     """As JSON: the amount as a string ("48.00", never a float)."""
     data = asdict(request)
     data["amount"] = str(request.amount)
+    # A callback is no request parameter (the charge's customer exists at the gateway).
+    data["customer"].pop("ref_created", None)
     return data
 
 
@@ -153,10 +181,12 @@ def invoice_pay_refusal(*, invoice: Invoice) -> BillingError | None:
         return BillingError(
             f"Invoice {invoice.number} has nothing left to pay.", code=NOTHING_TO_PAY
         )
-    if invoice.payments.filter(status=PaymentStatus.PENDING).exists():
+    pending = invoice.payments.filter(status=PaymentStatus.PENDING).first()
+    if pending is not None:
+        who = "PayPal" if pending.method_kind == PaymentMethodKind.PAYPAL else "the bank"
         return BillingError(
             f"A payment of invoice {invoice.number} is already on its way; it shows here once "
-            "the bank confirms it.",
+            f"{who} confirms it.",
             code=PAYMENT_IN_PROGRESS,
         )
     return None
@@ -324,6 +354,7 @@ def payment_paypal_start(
     """PayPal checkout: an order the customer approves on PayPal, then we capture it."""
     payment_kind_require(kind=PaymentMethodKind.PAYPAL)
     gateway = paypal_gateway()
+    _paypal_previous_settle(invoice=invoice, gateway=gateway, actor=actor)
     payment = _attempt_create(
         invoice=invoice,
         method_kind=PaymentMethodKind.PAYPAL,
@@ -342,11 +373,26 @@ def payment_paypal_start(
                 idempotency_key=payment.idempotency_key,
                 return_url=return_url,
                 cancel_url=cancel_url,
+                invoice_id=f"{invoice.number}-{payment.attempt}",
             )
         )
     except GatewayError as error:
-        payment_gateway_failed(payment=payment, error=error, actor=actor)
-        raise BillingError(customer_message(error.code), code=error.code) from error
+        # Closed, even when PayPal may have made the order: nobody saw its approve link,
+        # so it can never be approved nor charged (docs/RULES.md, PayPal).
+        payment_record_result(
+            payment=payment,
+            result=gw.ChargeResult(
+                status=gw.FAILED,
+                gateway_ref="",
+                amount=payment.amount,
+                currency=payment.currency,
+                error_code=error.code,
+                error_message=error.message,
+            ),
+            actor=actor,
+        )
+        # The PayPal gateway's messages are our own sentences (billing/gateways/paypal.py).
+        raise BillingError(error.message, code=error.code) from error
     Payment.objects.filter(pk=payment.pk).update(
         status=PaymentStatus.REQUIRES_ACTION,
         gateway_ref=order.order_id,
@@ -356,8 +402,47 @@ def payment_paypal_start(
     return Started(payment=payment, redirect_url=order.approve_url)
 
 
+def _paypal_previous_settle(*, invoice: Invoice, gateway, actor: Actor) -> None:
+    """Before a new order: every attempt of the invoice still waiting for the customer is
+    asked about at PayPal. A captured one is recorded (it may pay the invoice, and then
+    nothing new starts); one not captured is closed, so its order is never captured."""
+    waiting = invoice.payments.filter(
+        gateway=gateway.name,
+        method_kind=PaymentMethodKind.PAYPAL,
+        status=PaymentStatus.REQUIRES_ACTION,
+    ).exclude(gateway_ref="")
+    for payment in waiting:
+        try:
+            state = gateway.order_get(payment.gateway_ref)
+        except GatewayError as error:
+            raise BillingError(
+                "We cannot check your previous PayPal payment at the moment. Please try "
+                "again in a few minutes: you will not be charged twice.",
+                code=error.code,
+            ) from error
+        if state.captured:
+            payment_record_result(
+                payment=payment, result=state.result, actor=actor, gateway_report=True
+            )
+            continue
+        payment_record_result(
+            payment=payment,
+            result=gw.ChargeResult(
+                status=gw.FAILED,
+                gateway_ref=payment.gateway_ref,
+                amount=payment.amount,
+                currency=payment.currency,
+                error_code=SUPERSEDED,
+                error_message="This PayPal payment was replaced by a newer one.",
+            ),
+            actor=actor,
+        )
+
+
 def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -> Payment:
-    """The customer approved the order on PayPal: capture it (once, by its request id)."""
+    """The customer approved the order on PayPal: capture it (once, by its request id).
+    A lost answer leaves the attempt pending (the gateway has already asked PayPal's order;
+    the pending poll asks again): never back to PayPal's approval page."""
     payment_kind_require(kind=PaymentMethodKind.PAYPAL)
     gateway = paypal_gateway()
     payment = Payment.objects.filter(
@@ -369,9 +454,20 @@ def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -
         return payment
     try:
         result = gateway.order_capture(
-            order_id=order_id, idempotency_key=f"{payment.idempotency_key}-capture"
+            order_id=order_id, idempotency_key=paypal_capture_key(payment=payment)
         )
     except GatewayError as error:
+        if error.may_retry:
+            # No answer, and PayPal's order could not show a capture: it may still come.
+            # Pending (no second order starts; the poll asks PayPal), never back to approval.
+            Payment.objects.filter(pk=payment.pk).update(
+                status=PaymentStatus.PENDING,
+                action_url="",
+                error_code=error.code,
+                error_message=error.message[:300],
+            )
+            payment.refresh_from_db()
+            return payment
         return payment_gateway_failed(payment=payment, error=error, actor=actor)
     # The order was found among this customer's attempts before the capture (PayPal
     # knows no customer of ours): its reference must be this attempt's invoice too.
@@ -381,7 +477,99 @@ def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -
         what="PayPal order",
         reference=payment.invoice.number if payment.invoice_id else "",
     )
-    return payment_record_result(payment=payment, result=result, actor=actor)
+    return payment_record_result(payment=payment, result=result, actor=actor, gateway_report=True)
+
+
+def paypal_capture_key(*, payment: Payment) -> str:
+    """The PayPal-Request-Id of the attempt's capture: the same on every try."""
+    return f"{payment.idempotency_key}-capture"
+
+
+def payment_paypal_refresh(*, payment: Payment, actor: Actor) -> Payment:
+    """Asks PayPal where a pending PayPal attempt stands (the pending poll): the order's
+    capture is recorded; an order approved and not captured (a capture whose answer was
+    lost before PayPal made it) is captured with the attempt's own key."""
+    if payment.status != PaymentStatus.PENDING:
+        return payment
+    gateway = paypal_gateway()
+    if not payment.gateway_ref:
+        # An order never made, or made and never shown (see payment_paypal_start).
+        return payment_record_result(
+            payment=payment,
+            result=gw.ChargeResult(
+                status=gw.FAILED,
+                gateway_ref="",
+                amount=payment.amount,
+                currency=payment.currency,
+                error_code=payment.error_code or gateway_errors.UNAVAILABLE,
+                error_message="PayPal did not answer when the payment started. Nothing "
+                "was charged.",
+            ),
+            actor=actor,
+        )
+    try:
+        state = gateway.order_get(payment.gateway_ref)
+        result = state.result
+        if not state.captured and state.status == "APPROVED":
+            result = gateway.order_capture(
+                order_id=payment.gateway_ref, idempotency_key=paypal_capture_key(payment=payment)
+            )
+    except GatewayError:
+        return payment  # still unknown: the next poll asks again
+    if result.status not in (gw.SUCCEEDED, gw.FAILED, gw.PENDING):
+        return payment  # waiting for the customer: nothing to record
+    return payment_record_result(payment=payment, result=result, actor=actor, gateway_report=True)
+
+
+def payment_paypal_refund_extra(*, payment_id: int, actor: Actor) -> Refund | None:
+    """A PayPal capture that arrived for an invoice already settled (a second order that
+    slipped through) goes back to the payer's PayPal, not to credit. Once, by its key."""
+    payment = Payment.objects.get(pk=payment_id)
+    key = f"{payment.idempotency_key}-extra-refund"
+    if payment.status != PaymentStatus.SUCCEEDED or payment.error_code != EXTRA_CAPTURE:
+        return None
+    existing = Refund.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    try:
+        result = paypal_gateway().refund(
+            gw.RefundRequest(
+                payment_ref=payment.gateway_capture_ref or payment.gateway_ref,
+                amount=payment.amount,
+                currency=payment.currency,
+                idempotency_key=key,
+            )
+        )
+    except GatewayError as error:
+        log.error("Extra PayPal capture of payment %s not refunded: %s", payment.pk, error)
+        return None
+    with transaction.atomic():
+        lock_customer(pk=payment.customer_id)
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        refund, created = Refund.objects.get_or_create(
+            idempotency_key=key,
+            defaults={
+                "payment": locked,
+                "amount": locked.amount,
+                "destination": Refund.TO_METHOD,
+                "gateway_ref": result.gateway_ref,
+                "reason": "A second PayPal payment of an invoice already paid",
+            },
+        )
+        if created:
+            Payment.objects.filter(pk=locked.pk).update(refunded=locked.amount)
+            audit_record(
+                actor=actor,
+                action="payment.refund",
+                target=locked,
+                after={
+                    "amount": locked.amount,
+                    "destination": Refund.TO_METHOD,
+                    "gateway_ref": result.gateway_ref,
+                    "reason": "extra PayPal capture",
+                },
+            )
+    return refund
 
 
 def payment_refresh(*, payment: Payment, actor: Actor) -> Payment:
@@ -491,28 +679,45 @@ def _customer_ref_remember(*, customer: Customer, ref: str) -> None:
 
 
 @transaction.atomic
-def payment_record_result(*, payment: Payment, result: gw.ChargeResult, actor: Actor) -> Payment:
+def payment_record_result(
+    *, payment: Payment, result: gw.ChargeResult, actor: Actor, gateway_report: bool = False
+) -> Payment:
     """Records what the gateway said, once. A final attempt is never changed again, except
-    a succeeded one reversed (payment_reverse). Returns the payment as it now stands."""
-    return payment_record_transition(payment=payment, result=result, actor=actor)[0]
+    a succeeded one reversed (payment_reverse) and a failed one the gateway itself reports
+    succeeded (`gateway_report`). Returns the payment as it now stands."""
+    return payment_record_transition(
+        payment=payment, result=result, actor=actor, gateway_report=gateway_report
+    )[0]
 
 
 def payment_record_transition(
-    *, payment: Payment, result: gw.ChargeResult, actor: Actor
+    *, payment: Payment, result: gw.ChargeResult, actor: Actor, gateway_report: bool = False
 ) -> tuple[Payment, str | None]:
     """payment_record_result, also returning the status this call found under the lock
     and moved the payment from, or None when it changed nothing (already final): what
     happens once per transition (a "payment failed" e-mail) keys on it, not on a status
-    read before the lock, which two callers may both have read as pending."""
+    read before the lock, which two callers may both have read as pending.
+
+    `gateway_report`: the result is the gateway's own word on the money (a verified
+    webhook, the order or charge read back), not our guess from an error. Only such a
+    report moves a FAILED attempt to SUCCEEDED: the money was taken, the records follow.
+    Nothing moves a SUCCEEDED attempt to FAILED (payment_reverse handles money taken back)."""
     lock_customer(pk=payment.customer_id)
     if payment.invoice_id:
         lock_invoice(pk=payment.invoice_id)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    if payment.status in FINAL:
+    revived = (
+        gateway_report and payment.status == PaymentStatus.FAILED and result.status == gw.SUCCEEDED
+    )
+    if payment.status in FINAL and not revived:
         return payment, None
     before = payment.status
     if result.gateway_ref:
         payment.gateway_ref = result.gateway_ref
+    if result.capture_ref:
+        payment.gateway_capture_ref = result.capture_ref
+    if _paypal_mismatch(payment=payment, result=result, actor=actor, before=before):
+        return payment, before
     payment.error_code, payment.error_message = result.error_code, result.error_message[:300]
     if result.status == gw.SUCCEEDED:
         payment.status = PaymentStatus.SUCCEEDED
@@ -536,6 +741,7 @@ def payment_record_transition(
             "amount": payment.amount,
             "gateway_ref": payment.gateway_ref,
             "error": payment.error_code,
+            **({"after_failed": "reported succeeded by the gateway"} if revived else {}),
         },
     )
     if payment.status == PaymentStatus.SUCCEEDED and payment.invoice_id:
@@ -543,11 +749,63 @@ def payment_record_transition(
     return payment, before
 
 
+def _paypal_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor, before) -> bool:
+    """A PayPal capture of another amount or currency than the attempt asked is not
+    settled: the payment is left pending and flagged for staff (audit, log error)."""
+    if payment.gateway != Gateway.PAYPAL or result.status != gw.SUCCEEDED:
+        return False
+    if result.amount == payment.amount and result.currency.upper() == payment.currency.upper():
+        return False
+    payment.status = PaymentStatus.PENDING
+    payment.error_code = AMOUNT_MISMATCH
+    payment.error_message = (
+        f"PayPal captured {result.amount} {result.currency}, not {payment.amount} "
+        f"{payment.currency}: staff check it."
+    )[:300]
+    payment.save()
+    audit_record(
+        actor=actor,
+        action="payment.amount_mismatch",
+        target=payment,
+        before={"status": before},
+        after={
+            "status": payment.status,
+            "asked": f"{payment.amount} {payment.currency}",
+            "captured": f"{result.amount} {result.currency}",
+            "gateway_ref": payment.gateway_ref,
+            "capture_ref": payment.gateway_capture_ref,
+        },
+    )
+    log.error(
+        "PayPal payment %s: captured %s %s, asked %s %s; not settled, flagged for staff",
+        payment.pk,
+        result.amount,
+        result.currency,
+        payment.amount,
+        payment.currency,
+    )
+    return True
+
+
 def _invoice_apply(*, payment: Payment, actor: Actor) -> None:
-    """The succeeded payment's money onto its invoice; any excess becomes credit."""
+    """The succeeded payment's money onto its invoice; any excess becomes credit, except
+    a whole PayPal capture for an invoice already settled: refunded to PayPal."""
     invoice = Invoice.objects.get(pk=payment.invoice_id)
     via = payment.get_method_kind_display().lower()
     amount = payment.amount
+    if invoice.status != InvoiceStatus.OPEN and payment.gateway == Gateway.PAYPAL:
+        Payment.objects.filter(pk=payment.pk).update(error_code=EXTRA_CAPTURE)
+        payment.error_code = EXTRA_CAPTURE
+        audit_record(
+            actor=actor,
+            action="payment.extra_capture",
+            target=payment,
+            after={"invoice": invoice.number, "amount": amount, "to": "refund"},
+        )
+        transaction.on_commit(
+            lambda: payment_paypal_refund_extra(payment_id=payment.pk, actor=actor), robust=True
+        )
+        return
     if invoice.status != InvoiceStatus.OPEN:
         over = amount  # settled meanwhile (another attempt, a credit note): all of it back
     elif amount >= invoice.amount_due.amount:
@@ -612,4 +870,7 @@ def payment_reverse(*, payment: Payment, reason: str, actor: Actor) -> Payment:
             before=before,
             after={"status": invoice.status, "amount_due": invoice.amount_due, "why": reason},
         )
+        if invoice.subscription_id:
+            # Its organization's mode follows (read-only again if now overdue).
+            overdue_refresh_subscription(subscription=invoice.subscription, actor=actor)
     return payment

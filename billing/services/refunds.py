@@ -117,7 +117,7 @@ def payment_refund(
         except GatewayError as error:
             raise BillingError(error.message, code=error.code) from error
         gateway_ref = result.gateway_ref
-    return _refund_record(
+    return refund_record(
         payment=payment,
         preview=preview,
         reason=reason,
@@ -128,7 +128,7 @@ def payment_refund(
 
 
 @transaction.atomic
-def _refund_record(
+def refund_record(
     *, payment: Payment, preview: RefundPreview, reason: str, key: str, gateway_ref: str, actor
 ) -> Refund:
     lock_customer(pk=payment.customer_id)

@@ -7,20 +7,33 @@ The signature is checked by the gateway module before anything here runs.
 """
 
 import logging
+from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from billing.errors import BillingError
 from billing.gateways import card_gateway
 from billing.gateways import interface as gw
-from billing.models import Payment, PaymentKind, PaymentMethodKind, PaymentStatus, WebhookEvent
+from billing.models import (
+    Payment,
+    PaymentKind,
+    PaymentMethodKind,
+    PaymentStatus,
+    Refund,
+    WebhookEvent,
+)
+from billing.notifications import notify_payment_failed
 from billing.services.collection import collection_failed_later
 from billing.services.ownership import hosted_owner_matches
 from billing.services.payments import (
-    payment_record_result,
+    AMOUNT_MISMATCH,
+    invoice_pay_url,
     payment_record_transition,
     payment_reverse,
 )
+from billing.services.refunds import refund_preview, refund_record
 from billing.services.top_ups import top_up_record_result, top_up_reference
 
 WEBHOOK_ACTOR = "webhook"
@@ -142,36 +155,117 @@ def _stripe(event: gw.GatewayEvent) -> str:
     return "ignored: type"
 
 
+def _paypal_capture_id(resource: dict) -> str:
+    """A refund names its capture only in its "up" link (/v2/payments/captures/{id})."""
+    for link in resource.get("links") or []:
+        href = (link or {}).get("href", "")
+        if link.get("rel") == "up" and "/captures/" in href:
+            return href.rstrip("/").rsplit("/", 1)[-1]
+    return ""
+
+
+def _paypal_payment(resource: dict) -> Payment | None:
+    """PayPal's capture events name the capture (resource id) and, in related_ids, the
+    order; refund events the refund and, in a link, the capture. We store both the order
+    (gateway_ref) and the capture (gateway_capture_ref)."""
+    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    refs = [
+        ref
+        for ref in (
+            related.get("order_id", ""),
+            related.get("capture_id", ""),
+            resource.get("id", ""),
+            _paypal_capture_id(resource),
+        )
+        if ref
+    ]
+    if not refs:
+        return None
+    return (
+        Payment.objects.filter(gateway="paypal")
+        .filter(Q(gateway_ref__in=refs) | Q(gateway_capture_ref__in=refs))
+        .first()
+    )
+
+
 def _paypal(event: gw.GatewayEvent) -> str:
     resource = event.data
-    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
-    refs = [related.get("order_id", ""), resource.get("id", "")]
-    payment = _payment_for(provider="paypal", refs=refs)
+    payment = _paypal_payment(resource)
     if payment is None:
         return "ignored: no such payment"
+    if event.type == "PAYMENT.CAPTURE.REVERSED":
+        payment_reverse(payment=payment, reason="reversed by PayPal", actor=WEBHOOK_ACTOR)
+        return f"payment {payment.pk}: reversed"
+    if event.type == "PAYMENT.CAPTURE.REFUNDED":
+        return _paypal_refunded(payment=payment, resource=resource)
     if event.type == "PAYMENT.CAPTURE.COMPLETED":
         status = gw.SUCCEEDED
     elif event.type == "PAYMENT.CAPTURE.DENIED":
         status = gw.FAILED
     elif event.type == "PAYMENT.CAPTURE.PENDING":
         status = gw.PENDING
-    elif event.type == "PAYMENT.CAPTURE.REVERSED":
-        payment_reverse(payment=payment, reason="reversed by PayPal", actor=WEBHOOK_ACTOR)
-        return f"payment {payment.pk}: reversed"
     else:
         return "ignored: type"
-    payment_record_result(
+    amount = resource.get("amount") or {}
+    try:
+        value = Decimal(str(amount.get("value")))
+    except (InvalidOperation, ValueError):
+        value = Decimal(-1)  # no amount: never taken as the attempt's
+    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    capture_id = resource.get("id", "") if resource.get("id") != payment.gateway_ref else ""
+    with transaction.atomic():
+        recorded, was = payment_record_transition(
+            payment=payment,
+            result=gw.ChargeResult(
+                status=status,
+                gateway_ref=related.get("order_id", "") or "",
+                amount=value,
+                currency=str(amount.get("currency_code") or ""),
+                error_code="instrument_declined" if status == gw.FAILED else "",
+                error_message="PayPal denied the payment." if status == gw.FAILED else "",
+                capture_ref=capture_id or "",
+            ),
+            actor=WEBHOOK_ACTOR,
+            gateway_report=True,  # verified by PayPal (verify-webhook-signature)
+        )
+        denied_now = was not in (None, PaymentStatus.FAILED)
+        if denied_now and recorded.status == PaymentStatus.FAILED and recorded.invoice_id:
+            # A capture PayPal held (pending review) and then denied: tell the customer.
+            invoice = recorded.invoice
+            notify_payment_failed(
+                invoice=invoice,
+                payment=recorded,
+                retry_on=None,
+                url=invoice_pay_url(invoice=invoice),
+            )
+    if recorded.error_code == AMOUNT_MISMATCH:
+        return f"payment {payment.pk}: flagged, amount mismatch"
+    return f"payment {payment.pk}: {status}"
+
+
+def _paypal_refunded(*, payment: Payment, resource: dict) -> str:
+    """A refund made at PayPal (its dashboard, or ours, reported back): a credit note as
+    a staff refund to the payment method makes one, once per PayPal refund id."""
+    refund_id = resource.get("id", "")
+    if not refund_id:
+        return "ignored: refund without id"
+    if Refund.objects.filter(payment=payment, gateway_ref=refund_id).exists():
+        return f"payment {payment.pk}: refund {refund_id} already recorded"
+    amount = str((resource.get("amount") or {}).get("value") or "")
+    try:
+        preview = refund_preview(payment=payment, amount=amount, destination=Refund.TO_METHOD)
+    except BillingError as error:
+        log.error("PayPal refund %s of payment %s not recorded: %s", refund_id, payment.pk, error)
+        return f"ignored: {error.message}"[:200]
+    refund = refund_record(
         payment=payment,
-        result=gw.ChargeResult(
-            status=status,
-            gateway_ref="",
-            amount=payment.amount,
-            currency=payment.currency,
-            error_code="instrument_declined" if status == gw.FAILED else "",
-        ),
+        preview=preview,
+        reason="Refunded at PayPal",
+        key=f"paypal-refund-{refund_id}",
+        gateway_ref=refund_id,
         actor=WEBHOOK_ACTOR,
     )
-    return f"payment {payment.pk}: {status}"
+    return f"payment {payment.pk}: refunded {refund.amount}"
 
 
 HANDLERS = {"stripe": _stripe, "paypal": _paypal}

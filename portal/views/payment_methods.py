@@ -99,7 +99,7 @@ def payment_method_cancelled(request, *, customer):
 @customer_required
 @require_POST
 def payment_method_add_offline(request, *, customer):
-    """Connect PayPal or choose bank transfer."""
+    """Choose PayPal (approved on PayPal for each invoice, nothing vaulted) or bank transfer."""
     form = AddOfflineMethodForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose PayPal or bank transfer.")

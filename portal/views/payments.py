@@ -12,7 +12,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.errors import BillingError
-from billing.models import CreditKind, Invoice, InvoiceStatus, Payment, PaymentStatus
+from billing.models import (
+    CreditKind,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethodKind,
+    PaymentStatus,
+)
 from billing.money import money, money_format
 from billing.selectors import invoice_for_customer
 from billing.services.payment_kinds import payment_kinds_offered
@@ -102,6 +109,10 @@ def invoice_pay(request, *, customer, number):
             "offered": payment_kinds_offered(),
             "default": payment_method_default(customer=customer),
             "pending": refusal is not None and refusal.code == PAYMENT_IN_PROGRESS,
+            # PayPal, not a bank, confirms a pending PayPal payment.
+            "pending_paypal": invoice.payments.filter(
+                status=PaymentStatus.PENDING, method_kind=PaymentMethodKind.PAYPAL
+            ).exists(),
             "seller": settings.BILLING_SELLER,
             "nav": "invoices",
         },
@@ -121,6 +132,12 @@ def _outcome(request, invoice: Invoice, payment: Payment):
                 request,
                 "We could not hear back from the payment provider. We check again shortly: "
                 "you will not be charged twice.",
+            )
+        elif payment.method_kind == PaymentMethodKind.PAYPAL:
+            messages.info(
+                request,
+                f"Your PayPal payment of {money_format(payment.amount, payment.currency)} is "
+                "on its way: PayPal is still confirming it. The invoice shows paid then.",
             )
         else:
             messages.info(

@@ -75,7 +75,7 @@ def test_a_lost_answer_replays_the_same_customer(fake_stripe):
     setup_start(Customer.objects.get(pk=customer.pk))
 
     [one, two] = fake_stripe.requests_to("POST", "/v1/customers")
-    assert one.idempotency_key == two.idempotency_key == f"customer-{customer.pk}"
+    assert one.idempotency_key == two.idempotency_key == f"test:customer-{customer.pk}"
     assert len(fake_stripe.customers) == 1
 
 

@@ -145,7 +145,7 @@ def test_a_collection_never_started_is_started_once(
     assert _sweep(django_capture_on_commit_callbacks, minutes_after_run=16).collections_started == 0
 
     (sent,) = fake_stripe.requests_to("POST", INTENTS)
-    assert sent.idempotency_key == f"invoice-{invoice.pk}-collect-1"
+    assert sent.idempotency_key == f"test:invoice-{invoice.pk}-collect-1"
     assert sent.params["amount"] == "4800"  # 48.00 EUR in cents
     invoice.refresh_from_db()
     assert (invoice.status, invoice.collection_attempts) == (InvoiceStatus.PAID, 1)
@@ -262,7 +262,7 @@ def test_an_abandoned_3d_secure_attempt_blocks_nothing_and_is_not_swept(
         status=PaymentStatus.REQUIRES_ACTION,
         off_session=True,
         gateway_ref="pi_abandoned",
-        idempotency_key=f"invoice-{invoice.pk}-collect-1",
+        idempotency_key=f"test:invoice-{invoice.pk}-collect-1",
     )
 
     result = _sweep(django_capture_on_commit_callbacks, minutes_after_run=24 * 60)

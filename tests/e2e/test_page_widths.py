@@ -265,7 +265,7 @@ def _payment_method_added(v: Visit) -> None:
 
 
 def _payment_method_add_offline(v: Visit) -> None:
-    for button in ("Connect PayPal", "Choose bank transfer"):
+    for button in ("Choose PayPal", "Choose bank transfer"):
         v.page.get_by_role("button", name=button).click()
         expect(v.page.get_by_text(" is added.")).to_be_visible()
         v.check()

@@ -150,7 +150,7 @@ def test_without_gateway_keys_only_bank_transfer_is_offered(shopper, sandbox_off
     invoice = open_invoice(shopper.customer)
     shopper.goto("/payment-method/")
     expect(shopper.locator("[data-cards-unavailable]")).to_be_visible()
-    for name in ("Add a card", "Add a SEPA direct debit", "Connect PayPal"):
+    for name in ("Add a card", "Add a SEPA direct debit", "Choose PayPal"):
         expect(shopper.get_by_role("button", name=name)).to_have_count(0)
     expect(shopper.get_by_role("button", name="Choose bank transfer")).to_be_visible()
     shopper.goto(f"/invoices/{invoice.number}/pay/")

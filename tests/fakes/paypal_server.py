@@ -11,7 +11,16 @@ order, capture or refund), and records every request. Switches:
 - `pend_next_capture()`: the capture is PENDING (e.g. PENDING_REVIEW);
 - `fail_next(path_part, status=500, times=1)`: answer an error before handling;
 - `stall_next(path_part, seconds=…)`: answer late (the client's timeout fires first);
-- `webhook_verification = "SUCCESS"` or `"FAILURE"`.
+- `answer_late(path_part, seconds=…)`: do it at once, answer late (a lost answer: the
+  capture is made, the client times out);
+- `webhook_verification = "SUCCESS"` or `"FAILURE"`;
+- `capture_amount = "1.00"`: the next captures take that amount (a mismatch);
+- `token_requests`: how many OAuth tokens were asked for.
+
+Every POST body is checked against PayPal's published request schemas
+(tests/fakes/paypal_spec.py, tests/fakes/specs/paypal/): a field PayPal does not define or
+a required one missing is answered 400 INVALID_REQUEST with its details, as PayPal does.
+PayPal refuses an invoice_id it has seen before (422 DUPLICATE_INVOICE_ID); so does this.
 
 Approve links point at the fake itself: nothing here names or reaches paypal.com.
 """
@@ -28,6 +37,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes import paypal_spec
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -62,10 +73,14 @@ class FakePayPal:
         self.idempotent: dict[tuple[str, str], tuple[int, dict]] = {}
         self.forced: list[dict] = []
         self.stalls: list[dict] = []
+        self.lates: list[dict] = []
         self.closing = threading.Event()
         self.decline_captures = 0
         self.pend_captures = 0
         self.webhook_verification = "SUCCESS"
+        self.capture_amount: str | None = None
+        self.token_requests = 0
+        self.invoice_ids: set[str] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -117,6 +132,11 @@ class FakePayPal:
         with self.lock:
             self.stalls.append({"path": path_part, "seconds": seconds, "method": method})
 
+    def answer_late(self, path_part: str, *, seconds: float, method="POST"):
+        """The next request whose path contains `path_part` is handled, then answered late."""
+        with self.lock:
+            self.lates.append({"path": path_part, "seconds": seconds, "method": method})
+
     def fail_next(self, path_part: str, *, status=500, times=1, method="POST"):
         """The next `times` requests whose path contains `path_part` get `status`."""
         with self.lock:
@@ -136,6 +156,18 @@ class FakePayPal:
     # ---- the API ----------------------------------------------------------------------
 
     def handle(self, method, path, query, headers, body) -> tuple[int, dict | None]:
+        answer = self._handle(method, path, query, headers, body)
+        with self.lock:
+            late = next(
+                (s for s in self.lates if s["path"] in path and s["method"] == method), None
+            )
+            if late:
+                self.lates.remove(late)
+        if late:
+            self.closing.wait(late["seconds"])
+        return answer
+
+    def _handle(self, method, path, query, headers, body) -> tuple[int, dict | None]:
         with self.lock:
             stall = next(
                 (s for s in self.stalls if s["path"] in path and s["method"] == method), None
@@ -167,6 +199,8 @@ class FakePayPal:
                     "credentials or a missing Authorization header.",
                     "links": [_info_link("AUTHENTICATION_FAILURE")],
                 }
+            if method == "POST" and (problems := paypal_spec.problems(method, path, body)):
+                return 400, _invalid(problems)
             request_id = headers.get("paypal-request-id", "")
             key = (path, request_id)
             if method == "POST" and request_id and key in self.idempotent:
@@ -203,6 +237,7 @@ class FakePayPal:
         return 404, _error("NOT_FOUND", f"No route for {method} {path}.")
 
     def _token(self, headers, body):
+        self.token_requests += 1
         expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
         grant = (body or {}).get("grant_type") if isinstance(body, dict) else None
         if headers.get("authorization", "") != f"Basic {expected}":
@@ -254,6 +289,10 @@ class FakePayPal:
                     problems.append(("INVALID_CURRENCY_CODE", "/amount/currency_code", "currency"))
         if problems:
             return 400, _invalid(problems)
+        for unit in units:
+            if unit.get("invoice_id") in self.invoice_ids:
+                return 422, _unprocessable("DUPLICATE_INVOICE_ID", "Duplicate Invoice ID detected.")
+        self.invoice_ids.update(u["invoice_id"] for u in units if u.get("invoice_id"))
         order_id = _new_id()
         wallet = (body.get("payment_source") or {}).get("paypal")
         units_out = []
@@ -347,7 +386,9 @@ class FakePayPal:
         capture = {
             "id": capture_id,
             "status": "PENDING" if pending else "COMPLETED",
-            "amount": dict(unit["amount"]),
+            "amount": dict(unit["amount"])
+            if self.capture_amount is None
+            else {**unit["amount"], "value": self.capture_amount},
             "final_capture": True,
             "seller_protection": {"status": "ELIGIBLE"},
             "create_time": now,

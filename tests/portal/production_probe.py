@@ -82,7 +82,7 @@ def main() -> None:
     seen["method_page"] = {
         "add_card": "Add a card" in page,
         "add_sepa": "Add a SEPA direct debit" in page,
-        "connect_paypal": "Connect PayPal" in page,
+        "connect_paypal": "Choose PayPal" in page,
         "bank_transfer": "Choose bank transfer" in page,
     }
     pay = client.get(f"/invoices/{invoice.number}/pay/").content.decode()

@@ -113,8 +113,11 @@ def save_card(client, number=VISA):
 def test_no_method_yet_shows_the_add_buttons_and_the_bank_details(acme, settings):
     page = body(acme.get(reverse("portal:payment_method")))
     assert "You have no payment method yet" in page
-    for button in ("Add a card", "Add a SEPA direct debit", "Connect PayPal"):
+    for button in ("Add a card", "Add a SEPA direct debit", "Choose PayPal"):
         assert button in page
+    # Nothing is vaulted at PayPal: the button says what it does.
+    assert "Connect PayPal" not in page
+    assert "You approve each invoice on PayPal" in page
     assert "Choose bank transfer" in page
     seller = settings.BILLING_SELLER
     for detail in (seller["iban"], seller["bic"], seller["bank"]):
@@ -185,7 +188,7 @@ def test_connect_paypal_and_choose_bank_transfer(acme):
             reverse("portal:payment_method_add_offline"), {"kind": "bank_transfer"}, follow=True
         )
     )
-    assert "Bank transfer is added." in page and "Connect PayPal" not in page
+    assert "Bank transfer is added." in page and "Choose PayPal" not in page
     kinds = set(acme.customer.payment_methods.values_list("kind", "is_default"))
     assert kinds == {("paypal", True), ("bank_transfer", False)}
 
@@ -395,6 +398,19 @@ def test_pay_with_a_new_card_on_the_hosted_page(acme):
     page = body(acme.get(success.removeprefix("http://testserver"), follow=True))
     assert f"Invoice {invoice.number} is paid." in page
     assert PaymentMethod.objects.count() == 0  # a card paid once is not saved
+
+
+def test_a_pending_paypal_payment_does_not_speak_of_a_bank(acme):
+    invoice = open_invoice(acme.customer)
+    response = acme.post(reverse("portal:invoice_pay", args=[invoice.number]), {"how": "paypal"})
+    assert response.status_code == 302
+    invoice.payments.update(status=PaymentStatus.PENDING)  # PayPal holds the capture
+
+    page = body(acme.get(reverse("portal:invoice_pay", args=[invoice.number])))
+
+    assert "PayPal is still confirming it" in page
+    assert "already on its way: your bank" not in page
+    assert "bank confirms it within a few days" not in page
 
 
 def test_pay_with_paypal(acme):

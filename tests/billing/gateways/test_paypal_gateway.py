@@ -20,8 +20,9 @@ from billing.gateways.paypal import PayPalOrdersGateway
 from tests.fakes.paypal_server import WEBHOOK_ID
 
 
-def order_request(key="order-key-1", amount="3816.96", currency="EUR"):
+def order_request(key="order-key-1", amount="3816.96", currency="EUR", invoice_id=""):
     return PayPalOrderRequest(
+        invoice_id=invoice_id,
         amount=Decimal(amount),
         currency=currency,
         reference="2025-000123",
@@ -33,7 +34,7 @@ def order_request(key="order-key-1", amount="3816.96", currency="EUR"):
 
 
 def paid_order(fake, gateway, key="order-key-1", amount="3816.96"):
-    order = gateway.order_create(order_request(key=key, amount=amount))
+    order = gateway.order_create(order_request(key=key, amount=amount, invoice_id=key))
     fake.approve(order.order_id)
     result = gateway.order_capture(order_id=order.order_id, idempotency_key=f"capture-{key}")
     assert result.status == SUCCEEDED
@@ -61,7 +62,8 @@ def test_create_approve_capture_succeeds(fake_paypal):
     assert body["intent"] == "CAPTURE"
     (unit,) = body["purchase_units"]
     assert unit["amount"] == {"currency_code": "EUR", "value": "3816.96"}
-    assert unit["reference_id"] == unit["invoice_id"] == "2025-000123"
+    assert unit["reference_id"] == unit["invoice_id"] == unit["custom_id"] == "2025-000123"
+    assert "contact_preference" not in body["payment_source"]["paypal"]["experience_context"]
     assert unit["description"] == "Invoice 2025-000123"
     context = body["payment_source"]["paypal"]["experience_context"]
     assert context["return_url"] == "http://127.0.0.1:8000/billing/paypal/return"
@@ -114,7 +116,7 @@ def test_a_repeated_create_with_the_same_request_id_makes_no_second_order(fake_p
     creates = fake_paypal.calls("/v2/checkout/orders", "POST")
     assert [c.headers["paypal-request-id"] for c in creates] == ["same", "same"]
 
-    third = gateway.order_create(order_request(key="other"))
+    third = gateway.order_create(order_request(key="other", invoice_id="2025-000123-2"))
     assert third.order_id != first.order_id
     assert len(fake_paypal.orders) == 2
 
@@ -176,7 +178,14 @@ def test_capture_before_approval_is_an_invalid_request(fake_paypal):
         gateway.order_capture(order_id=order.order_id, idempotency_key="capture-key-1")
 
     assert caught.value.code == errors.INVALID_REQUEST
-    assert "ORDER_NOT_APPROVED" in caught.value.message
+    # Our sentence for the customer; PayPal's own words stay in the cause (and the log).
+    assert caught.value.message == (
+        "The payment has not been approved on PayPal yet. Please approve it on PayPal, "
+        "or choose another way to pay."
+    )
+    assert "ORDER_NOT_APPROVED" not in caught.value.message
+    assert "422" not in caught.value.message
+    assert "ORDER_NOT_APPROVED" in str(caught.value.__cause__.details[0].issue)
     assert caught.value.gateway_ref == order.order_id
     assert caught.value.may_retry is False
 
@@ -362,7 +371,7 @@ def test_refund_of_more_than_was_captured_is_an_invalid_request(fake_paypal):
         )
 
     assert caught.value.code == errors.INVALID_REQUEST
-    assert "REFUND_AMOUNT_EXCEEDED" in caught.value.message
+    assert caught.value.message == "PayPal refuses to refund more than this payment took."
 
 
 # ---- webhooks ----------------------------------------------------------------------------
@@ -472,3 +481,136 @@ def test_webhook_verification_unavailable_is_retryable(fake_paypal, settings):
 
     assert caught.value.code == errors.UNAVAILABLE
     assert caught.value.may_retry is True
+
+
+# ---- PayPal's published request schemas, the token, lost capture answers ---------------
+
+
+def test_the_fake_refuses_a_field_paypals_spec_does_not_define(fake_paypal):
+    """What we send is checked against PayPal's OpenAPI description (tests/fakes/specs)."""
+    import requests
+
+    token = requests.post(
+        f"{fake_paypal.url}/v1/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=("fake-client-id", "fake-client-secret"),
+        timeout=5,
+    ).json()["access_token"]
+    body = {
+        "intent": "CAPTURE",
+        "purchase_units": [
+            {"amount": {"currency_code": "EUR", "value": "1.00"}, "invoce_id": "typo"}
+        ],
+    }
+    response = requests.post(
+        f"{fake_paypal.url}/v2/checkout/orders",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["name"] == "INVALID_REQUEST"
+    assert answer["details"][0]["issue"] == "UNKNOWN_FIELD"
+    assert answer["details"][0]["field"] == "/purchase_units/0/invoce_id"
+    assert fake_paypal.orders == {}
+
+    missing = requests.post(
+        f"{fake_paypal.url}/v2/checkout/orders",
+        json={"purchase_units": body["purchase_units"][:0] + [{"reference_id": "x"}]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).json()
+    issues = {(d["issue"], d["field"]) for d in missing["details"]}
+    assert ("MISSING_REQUIRED_PARAMETER", "/intent") in issues
+    assert ("MISSING_REQUIRED_PARAMETER", "/purchase_units/0/amount") in issues
+    assert fake_paypal.orders == {}
+
+
+def test_everything_the_gateway_sends_is_in_paypals_spec(fake_paypal):
+    from tests.fakes import paypal_spec
+
+    gateway = PayPalOrdersGateway()
+    order = paid_order(fake_paypal, gateway)
+    gateway.refund(
+        RefundRequest(
+            payment_ref=order.order_id, amount=Decimal("1"), currency="EUR", idempotency_key="r"
+        )
+    )
+    gateway.webhook_event(headers=HEADERS, body=BODY.encode())
+
+    posts = [c for c in fake_paypal.calls(method="POST") if c.path != "/v1/oauth2/token"]
+    assert {c.path.split("/")[2] for c in posts} == {"checkout", "payments", "notifications"}
+    for call in posts:
+        assert paypal_spec.problems("POST", call.path, call.body) == []
+
+
+def test_one_oauth_token_serves_many_calls(fake_paypal):
+    gateway = PayPalOrdersGateway()
+    for n in range(3):
+        order = gateway.order_create(order_request(key=f"k{n}", invoice_id=f"inv-{n}"))
+        gateway.order_get(order.order_id)
+    gateway.webhook_event(headers=HEADERS, body=BODY.encode())
+
+    assert fake_paypal.token_requests == 1
+    assert len(fake_paypal.calls("/v2/checkout/orders")) == 6
+
+
+def test_a_refused_token_is_forgotten(fake_paypal):
+    gateway = PayPalOrdersGateway()
+    gateway.order_create(order_request(key="k1", invoice_id="i1"))
+    fake_paypal.tokens.clear()  # PayPal revoked it
+
+    with pytest.raises(GatewayError):
+        gateway.order_create(order_request(key="k2", invoice_id="i2"))
+    gateway.order_create(order_request(key="k3", invoice_id="i3"))
+
+    assert fake_paypal.token_requests == 2
+
+
+def test_a_lost_capture_answer_is_read_back_from_the_order(fake_paypal, settings):
+    settings.PAYMENT_GATEWAY_TIMEOUT = 0.3
+    settings.PAYMENT_GATEWAY_MAX_NETWORK_RETRIES = 0
+    gateway = PayPalOrdersGateway()
+    order = gateway.order_create(order_request())
+    fake_paypal.approve(order.order_id)
+    fake_paypal.answer_late("/capture", seconds=1)  # PayPal captures; the answer is lost
+
+    result = gateway.order_capture(order_id=order.order_id, idempotency_key="capture-key-1")
+
+    (capture_id,) = fake_paypal.captures
+    assert result.status == SUCCEEDED
+    assert result.capture_ref == capture_id
+    assert result.gateway_ref == order.order_id
+    assert len(fake_paypal.captures) == 1
+
+
+def test_an_order_already_captured_answers_its_capture(fake_paypal):
+    gateway = PayPalOrdersGateway()
+    order = paid_order(fake_paypal, gateway)
+
+    again = gateway.order_capture(order_id=order.order_id, idempotency_key="another-key")
+
+    (capture_id,) = fake_paypal.captures
+    assert again.status == SUCCEEDED
+    assert again.capture_ref == capture_id
+    assert len(fake_paypal.captures) == 1
+
+
+def test_order_get_says_where_the_order_stands(fake_paypal):
+    gateway = PayPalOrdersGateway()
+    order = gateway.order_create(order_request())
+
+    waiting = gateway.order_get(order.order_id)
+    assert (waiting.status, waiting.result.status, waiting.captured) == (
+        "PAYER_ACTION_REQUIRED",
+        "requires_action",
+        False,
+    )
+    fake_paypal.approve(order.order_id)
+    assert gateway.order_get(order.order_id).result.status == PENDING
+    gateway.order_capture(order_id=order.order_id, idempotency_key="c")
+    done = gateway.order_get(order.order_id)
+    assert done.captured and done.result.status == SUCCEEDED
+    assert done.result.amount == Decimal("3816.96")

@@ -24,7 +24,9 @@ from billing.gateways.interface import (
 )
 from billing.gateways.stripe import StripeGateway, to_minor
 
-CUSTOMER = GatewayCustomer(customer_id=7, email="anna@example.com", name="Anna Beispiel")
+CUSTOMER = GatewayCustomer(
+    customer_id=7, email="anna@example.com", name="Anna Beispiel", create_key="test:customer-7"
+)
 KNOWN = GatewayCustomer(
     customer_id=7, email="anna@example.com", name="Anna", gateway_customer_ref="cus_known"
 )
@@ -463,7 +465,7 @@ def test_payment_session_sends_one_line_in_cents_with_the_reference_and_key(gate
     assert session.session_id.startswith("cs_test_")
     assert session.gateway_customer_ref.startswith("cus_")
     [customer] = fake_stripe.requests_to("POST", "/v1/customers")
-    assert customer.idempotency_key == "customer-7"
+    assert customer.idempotency_key == "test:customer-7"
     [sent] = fake_stripe.requests_to("POST", "/v1/checkout/sessions")
     assert sent.idempotency_key == "invoice-42-checkout-1"
     assert sent.params["mode"] == "payment"
