@@ -24,9 +24,9 @@ from billing.services.invoices import (
     invoice_add_line,
     invoice_create_draft,
     invoice_finalize,
-    invoice_mark_paid,
 )
 from billing.services.overdue import overdue_mark
+from billing.services.payments import payment_record_bank_transfer
 from billing.services.periods import period_end_for
 from billing.services.subscriptions import subscription_create
 from fleet.models import Device, DeviceState, InstanceOption, InstancePackage
@@ -239,7 +239,10 @@ class Command(BaseCommand):
         )
         invoice = invoice_finalize(invoice=invoice, actor="seed_demo", issued_on=period_start)
         if paid:
-            invoice_mark_paid(invoice=invoice, actor="seed_demo")
+            # Paid by a bank transfer staff reconciled: the customer sees it on Payments.
+            payment_record_bank_transfer(
+                invoice=invoice, amount=invoice.amount_due.amount, actor="seed_demo"
+            )
 
 
 def _previous_start(start, interval):
