@@ -8,6 +8,7 @@ Amounts are Decimal in the currency of the row (the customer's). Gateway referen
 from django.db import models
 from django.db.models import Q
 
+from billing.gateways.errors import customer_message
 from billing.money import CURRENCY_CHOICES
 
 AMOUNT = {"max_digits": 14, "decimal_places": 2}
@@ -159,6 +160,12 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} {self.get_status_display().lower()}"
+
+    @property
+    def failure_message(self) -> str:
+        """Why it failed, in our words for the customer (error_message keeps the gateway's
+        own text, for staff and the audit trail)."""
+        return customer_message(self.error_code) if self.error_code else ""
 
 
 class Refund(models.Model):

@@ -127,8 +127,8 @@ def top_up_return(request, *, customer):
     elif payment.status == PaymentStatus.FAILED:
         messages.error(
             request,
-            f"The top-up of {amount} did not go through: {payment.error_message or 'refused'}. "
-            "Nothing was charged; try again.",
+            f"The top-up of {amount} did not go through. "
+            f"{payment.failure_message or 'Nothing was charged; try again.'}",
         )
     elif payment.status == PaymentStatus.PENDING:
         messages.info(request, f"Your top-up of {amount} is on its way: it shows here once paid.")

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.errors import BillingError
+from billing.gateways.errors import AUTHENTICATION_REQUIRED
 from billing.models import (
     CreditKind,
     Invoice,
@@ -147,8 +148,13 @@ def _outcome(request, invoice: Invoice, payment: Payment):
             )
         return redirect("portal:invoice_detail", invoice.number)
     if payment.status == PaymentStatus.FAILED:
-        reason = payment.error_message or "The payment failed."
-        messages.error(request, f"{reason} {NOTHING_CHARGED} The invoice is still open.")
+        if payment.error_code == AUTHENTICATION_REQUIRED and not payment.off_session:
+            reason = "Your bank could not confirm this payment (3-D Secure failed)."
+        else:
+            reason = payment.failure_message or "The payment failed."
+        if "Nothing was charged" not in reason:
+            reason = f"{reason} {NOTHING_CHARGED}"
+        messages.error(request, f"{reason} The invoice is still open.")
         return redirect("portal:invoice_pay", invoice.number)
     messages.info(request, "The payment is not complete yet. Try again, or choose another way.")
     return redirect("portal:invoice_pay", invoice.number)

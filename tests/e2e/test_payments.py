@@ -136,7 +136,8 @@ def test_a_declined_card_shows_the_decline_and_the_invoice_stays_open(shopper):
     shopper.get_by_role("button", name="Pay 48.00 EUR with Visa •••• 0002").click()
     shopper.wait_for_url(f"**/invoices/{invoice.number}/pay/")
     expect(shopper.get_by_role("status")).to_contain_text(
-        "Your card was declined. Nothing was charged. The invoice is still open."
+        "Your card was declined. Try another card or payment method. Nothing was charged. "
+        "The invoice is still open."
     )
     expect(shopper.locator('[data-amount="pay"]')).to_have_text("48.00 EUR")
     invoice.refresh_from_db()

@@ -338,7 +338,10 @@ def test_a_declined_card_pays_nothing(acme, django_capture_on_commit_callbacks):
         response = pay_saved(acme, invoice)
     assert response["Location"] == reverse("portal:invoice_pay", args=[invoice.number])
     page = body(acme.get(response["Location"]))
-    assert "Your card was declined. Nothing was charged. The invoice is still open." in page
+    assert (
+        "Your card was declined. Try another card or payment method. Nothing was charged. "
+        "The invoice is still open." in page
+    )
     invoice.refresh_from_db()
     assert invoice.payments.get().status == PaymentStatus.FAILED
     assert_nothing_paid(invoice, acme.customer)
@@ -368,7 +371,7 @@ def test_3d_secure_failed(acme, django_capture_on_commit_callbacks):
         payment = invoice.payments.get()
         back = sandbox.sandbox_authenticate(payment.gateway_ref, complete=False)
         page = body(acme.get(back.removeprefix("http://testserver"), follow=True))
-    assert "authentication failed. Nothing was charged." in page
+    assert "3-D Secure failed). Nothing was charged. The invoice is still open." in page
     assert invoice.payments.get().status == PaymentStatus.FAILED
     assert_nothing_paid(invoice, acme.customer)
 
