@@ -183,7 +183,11 @@ class FakeStripe:
             if intent["status"] == "requires_action":
                 intent["next_action"] = None
                 if succeed:
-                    intent.update(status="succeeded", latest_charge=self._new_id("ch"))
+                    intent.update(
+                        status="succeeded",
+                        latest_charge=self._new_id("ch"),
+                        amount_received=intent["amount"],
+                    )
                 else:
                     intent.update(
                         status="requires_payment_method",
@@ -244,6 +248,7 @@ class FakeStripe:
             "next_action": None,
             "last_payment_error": None,
             "latest_charge": None,
+            "amount_received": 0,
             "created": int(time.time()),
         }
         self.payment_intents[intent["id"]] = intent
@@ -280,6 +285,7 @@ class FakeStripe:
             intent["status"] = "processing"
         else:
             intent["latest_charge"] = self._new_id("ch")
+            intent["amount_received"] = amount
         return intent
 
     def _expand(self, obj: dict, paths: list[str]) -> dict:
