@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from audit.models import AuditEntry
 from audit.services import audit_record
 from billing.errors import BillingError
 from billing.gateways import card_gateway
@@ -321,6 +322,9 @@ def _dispute(event: gw.GatewayEvent) -> str:
     if payment is None:
         return "ignored: no such payment"
     if event.type == "charge.dispute.created":
+        if _dispute_closed_before(payment=payment, dispute_id=dispute_id):
+            # Its "closed" came first (won, or lost and reversed then): nothing to open.
+            return f"ignored: dispute {dispute_id} already closed"
         payment_dispute_opened(
             payment=payment,
             dispute_id=dispute_id,
@@ -329,6 +333,8 @@ def _dispute(event: gw.GatewayEvent) -> str:
         )
         return f"payment {payment.pk}: reversed"
     if event.type == "charge.dispute.closed":
+        if _dispute_closed_before(payment=payment, dispute_id=dispute_id):
+            return f"ignored: dispute {dispute_id} already closed"
         if data.get("status") == "won":
             # A "closed" that overtook its "created": the reversal comes first, in order.
             if payment.status == PaymentStatus.SUCCEEDED:
@@ -355,6 +361,15 @@ def _dispute(event: gw.GatewayEvent) -> str:
         payment_dispute_note(payment=payment, dispute_id=dispute_id, what=what, actor=WEBHOOK_ACTOR)
         return f"payment {payment.pk}: dispute {what}"
     return "ignored: type"
+
+
+def _dispute_closed_before(*, payment: Payment, dispute_id: str) -> bool:
+    return AuditEntry.objects.filter(
+        target_type="billing.Payment",
+        target_id=str(payment.pk),
+        action__in=("payment.dispute_won", "payment.dispute_lost"),
+        after__dispute=dispute_id,
+    ).exists()
 
 
 def _refund_event(event: gw.GatewayEvent) -> str:

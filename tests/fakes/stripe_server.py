@@ -176,6 +176,13 @@ class FakeStripe:
                 )
             return session
 
+    def expire_checkout(self, session_id: str) -> dict:
+        """The customer left the Checkout page: Stripe expires the session (24 h later)."""
+        with self.lock:
+            session = self.sessions[session_id]
+            session.update(status="expired", url=None)
+            return session
+
     def complete_authentication(self, intent_id: str, *, succeed: bool = True) -> dict:
         """The customer finished (or failed) 3-D Secure on Stripe's page for this intent."""
         with self.lock:
