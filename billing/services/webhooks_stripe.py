@@ -38,11 +38,12 @@ from billing.services.payment_events import (
     staff_alert,
     stripe_amount,
 )
-from billing.services.payment_methods import payment_method_check_accepted
 from billing.services.payments import (
-    gateway_idempotency_key,
     invoice_pay_url,
+    payment_card_refusal,
     payment_record_transition,
+    payment_refused_card_record,
+    payment_refused_card_refund,
     payment_reverse,
 )
 from billing.services.refunds import refund_preview, refund_record
@@ -51,7 +52,6 @@ from billing.services.top_ups import top_up_record_result, top_up_reference
 WEBHOOK_ACTOR = "webhook"
 SESSION_EXPIRED = "session_expired"
 INTENT_CANCELED = "payment_canceled"
-CARD_NOT_ACCEPTED = "card_not_accepted"
 
 log = logging.getLogger("billing.security")
 
@@ -172,23 +172,12 @@ def stripe_prepare(event: gw.GatewayEvent) -> Prepared:
     if payment is None:
         return Prepared()
     result = card_gateway().payment_session_result(data["id"])
-    if result.status != gw.SUCCEEDED or result.method is None:
+    why = payment_card_refusal(result=result)
+    if why is None:
         return Prepared(payment=payment, result=result)
-    try:
-        payment_method_check_accepted(saved=result.method)
-    except BillingError as refused:
-        # The hosted page let through a card we refuse (Amex, prepaid): refunded at once,
-        # under one key per attempt (a retried event refunds nothing twice).
-        refund = card_gateway().refund(
-            gw.RefundRequest(
-                payment_ref=result.gateway_ref,
-                amount=result.amount,
-                currency=result.currency,
-                idempotency_key=gateway_idempotency_key(scope=f"payment-{payment.pk}-refused"),
-            )
-        )
-        return Prepared(payment=payment, result=result, refund=refund, refused=refused.message)
-    return Prepared(payment=payment, result=result)
+    # The hosted page let through a card we refuse (Amex, prepaid): refunded at once.
+    refund = payment_refused_card_refund(payment=payment, result=result)
+    return Prepared(payment=payment, result=result, refund=refund, refused=why)
 
 
 # ---- step 2: apply, in the event's transaction -----------------------------------------
@@ -239,44 +228,14 @@ def _checkout_session(event: gw.GatewayEvent, prepared: Prepared) -> str:
 
 def _refused_card(*, payment: Payment, result: gw.ChargeResult, prepared: Prepared) -> str:
     """A card we do not accept paid on the hosted page: refunded already (stripe_prepare);
-    the attempt is closed as failed with that refund, nothing is paid, the customer is told
-    with a link to pay another way."""
-    closed = replace(
-        result, status=gw.FAILED, error_code=CARD_NOT_ACCEPTED, error_message=prepared.refused
+    recorded as the return page records it (payments.payment_refused_card_record)."""
+    payment_refused_card_record(
+        payment=payment,
+        result=result,
+        refund=prepared.refund,
+        why=prepared.refused,
+        actor=WEBHOOK_ACTOR,
     )
-    recorded, was = payment_record_transition(payment=payment, result=closed, actor=WEBHOOK_ACTOR)
-    refund_ref = prepared.refund.gateway_ref
-    if recorded.status == PaymentStatus.FAILED and not recorded.refunds.exists():
-        Refund.objects.create(
-            payment=recorded,
-            amount=recorded.amount,
-            destination=Refund.TO_METHOD,
-            gateway_ref=refund_ref,
-            reason="Card not accepted: refunded at once",
-            idempotency_key=gateway_idempotency_key(scope=f"payment-{payment.pk}-refused"),
-        )
-        Payment.objects.filter(pk=recorded.pk).update(refunded=recorded.amount)
-        audit_record(
-            actor=WEBHOOK_ACTOR,
-            action="payment.refund",
-            target=recorded,
-            after={
-                "amount": recorded.amount,
-                "destination": Refund.TO_METHOD,
-                "gateway_ref": refund_ref,
-                "reason": "card not accepted",
-            },
-        )
-        if was is not None and recorded.invoice_id:
-            invoice = Invoice.objects.select_related("customer__contact").get(
-                pk=recorded.invoice_id
-            )
-            notify_payment_failed(
-                invoice=invoice,
-                payment=recorded,
-                retry_on=None,
-                url=invoice_pay_url(invoice=invoice),
-            )
     return f"payment {payment.pk}: card not accepted, refunded"
 
 

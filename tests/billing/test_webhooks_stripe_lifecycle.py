@@ -24,7 +24,11 @@ from billing.models import (
     Refund,
     WebhookEvent,
 )
-from billing.services.payments import payment_charge_method, payment_hosted_start
+from billing.services.payments import (
+    payment_charge_method,
+    payment_hosted_finish,
+    payment_hosted_start,
+)
 from billing.services.top_ups import top_up_start
 from tests.billing.payment_helpers import (
     intent_object,
@@ -420,6 +424,37 @@ def test_an_amex_card_paid_on_checkout_is_refunded_at_once_and_pays_nothing(
     assert payment.refunded == Decimal("48.00")
     assert len(fake_stripe.requests_to("POST", "/v1/refunds")) == 1
     assert Refund.objects.get().credit_note is None
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_due.amount) == (InvoiceStatus.OPEN, Decimal("48.00"))
+    assert len(_customer_mail("failed")) == 1
+
+
+def test_a_prepaid_card_back_on_the_return_page_then_by_webhook_is_refunded_once(
+    client, fake_stripe, django_capture_on_commit_callbacks
+):
+    invoice = open_invoice()
+    payment = _hosted(invoice)
+    session = fake_stripe.complete_checkout(
+        payment.gateway_ref, payment_method="pm_card_visa_prepaid"
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        back = payment_hosted_finish(
+            customer=invoice.customer, session_id=payment.gateway_ref, actor="customer"
+        )
+    assert (back.status, back.error_code) == (PaymentStatus.FAILED, "card_not_accepted")
+    completed = {
+        "id": session["id"],
+        "object": "checkout.session",
+        "mode": "payment",
+        "payment_intent": session["payment_intent"],
+        "metadata": {"payment": str(payment.pk)},
+    }
+    _post(client, django_capture_on_commit_callbacks, "checkout.session.completed", completed)
+    assert len(fake_stripe.refunds) == 1  # the same key twice: one refund at Stripe
+    assert Refund.objects.count() == 1
+    payment.refresh_from_db()
+    assert payment.refunded == Decimal("48.00")
     invoice.refresh_from_db()
     assert (invoice.status, invoice.amount_due.amount) == (InvoiceStatus.OPEN, Decimal("48.00"))
     assert len(_customer_mail("failed")) == 1
