@@ -55,14 +55,26 @@ def _chargeback_key(payment: Payment) -> str:
 
 
 @transaction.atomic
+def payment_reverse_once(*, payment: Payment, reason: str, actor: Actor) -> tuple[Payment, bool]:
+    """payments.payment_reverse, also saying whether this call reversed it (read under
+    the payment's lock, so of two reports at once only one is told True): what happens
+    once per reversal (an e-mail, a balance debit) keys on it."""
+    lock_customer(pk=payment.customer_id)
+    if payment.invoice_id:
+        lock_invoice(pk=payment.invoice_id)
+    was = Payment.objects.select_for_update().get(pk=payment.pk).status
+    payment = payment_reverse(payment=payment, reason=reason, actor=actor)
+    return payment, was == PaymentStatus.SUCCEEDED and payment.status == PaymentStatus.REVERSED
+
+
+@transaction.atomic
 def payment_dispute_opened(*, payment: Payment, dispute_id: str, reason: str, actor: Actor):
     """A chargeback: the payment is reversed (its invoice owes again), a top-up's money
     leaves the balance, and staff are alerted (once: only the call that reverses it)."""
-    was = Payment.objects.get(pk=payment.pk).status
-    payment = payment_reverse(
+    payment, reversed_now = payment_reverse_once(
         payment=payment, reason=f"disputed (chargeback {dispute_id})", actor=actor
     )
-    if was != PaymentStatus.SUCCEEDED or payment.status != PaymentStatus.REVERSED:
+    if not reversed_now:
         return payment
     audit_record(
         actor=actor,

@@ -35,6 +35,7 @@ from billing.services.payment_events import (
     payment_dispute_opened,
     payment_dispute_won,
     payment_flag_amount_mismatch,
+    payment_reverse_once,
     staff_alert,
     stripe_amount,
 )
@@ -44,7 +45,6 @@ from billing.services.payments import (
     payment_record_transition,
     payment_refused_card_record,
     payment_refused_card_refund,
-    payment_reverse,
 )
 from billing.services.refunds import refund_preview, refund_record
 from billing.services.top_ups import top_up_record_result, top_up_reference
@@ -124,6 +124,26 @@ def _pay_page_failed_later(*, payment: Payment, was: str | None) -> None:
     if invoice.status == InvoiceStatus.OPEN:
         notify_payment_failed(
             invoice=invoice, payment=payment, retry_on=None, url=invoice_pay_url(invoice=invoice)
+        )
+
+
+def _bank_returned(*, payment: Payment) -> None:
+    """A SEPA debit the bank returned after it succeeded: the invoice owes it again
+    (payment_reverse) and the customer is told, with a link to pay, once."""
+    reversed_payment, reversed_now = payment_reverse_once(
+        payment=payment, reason="debit failed at the bank", actor=WEBHOOK_ACTOR
+    )
+    if not reversed_now or reversed_payment.invoice_id is None:
+        return
+    invoice = Invoice.objects.select_related("customer__contact").get(
+        pk=reversed_payment.invoice_id
+    )
+    if invoice.status == InvoiceStatus.OPEN:
+        notify_payment_failed(
+            invoice=invoice,
+            payment=reversed_payment,
+            retry_on=None,
+            url=invoice_pay_url(invoice=invoice),
         )
 
 
@@ -256,10 +276,12 @@ def _payment_intent(event: gw.GatewayEvent) -> str:
     elif event.type == "payment_intent.canceled":
         status, error = gw.FAILED, INTENT_CANCELED
     elif event.type == "payment_intent.payment_failed":
+        if payment.status == PaymentStatus.REVERSED:
+            return f"ignored: payment {payment.pk} already reversed"
         if payment.status == PaymentStatus.SUCCEEDED:
             if not _returned_after_success(event=event, payment=payment):
                 return f"ignored: payment {payment.pk} succeeded after this failure"
-            payment_reverse(payment=payment, reason="debit failed at the bank", actor=WEBHOOK_ACTOR)
+            _bank_returned(payment=payment)
             return f"payment {payment.pk}: reversed"
         status = gw.FAILED
         error = (data.get("last_payment_error") or {}).get("code", "") or ""

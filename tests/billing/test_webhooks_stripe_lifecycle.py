@@ -4,9 +4,11 @@ disputes, refunds made in Stripe's dashboard, abandoned attempts, mandates and c
 change, amounts that are not ours, a refused card that slipped through Checkout. Each
 event acts once, replayed or out of order; failure paths change nothing."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.core import mail
 from django.test import Client
@@ -24,12 +26,14 @@ from billing.models import (
     Refund,
     WebhookEvent,
 )
+from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
 from billing.services.payments import (
     payment_charge_method,
     payment_hosted_finish,
     payment_hosted_start,
 )
 from billing.services.top_ups import top_up_start
+from fleet.models import OrganizationMode
 from tests.billing.payment_helpers import (
     intent_object,
     open_invoice,
@@ -37,7 +41,7 @@ from tests.billing.payment_helpers import (
     saved_method,
     stripe_event,
 )
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +123,38 @@ def test_a_pay_page_sepa_debit_refused_later_emails_payment_failed_once(
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.OPEN
     assert invoice.amount_due.amount == Decimal("48.00")
+
+
+def test_a_sepa_debit_returned_after_success_reopens_and_emails_once(
+    client, fake_stripe, django_capture_on_commit_callbacks
+):
+    invoice = open_invoice()
+    method = saved_method(invoice.customer, "pm_sepa_debit")
+    payment = payment_charge_method(invoice=invoice, method=method, actor="test", off_session=True)
+    _post(
+        client,
+        django_capture_on_commit_callbacks,
+        "payment_intent.succeeded",
+        intent_object(payment),
+    )
+    mail.outbox.clear()
+    returned = intent_object(
+        payment,
+        status="requires_payment_method",
+        last_payment_error={"code": "sepa_debit_failed", "message": "Account closed."},
+    )
+    outcomes = [  # the second under another event id
+        _post(client, django_capture_on_commit_callbacks, "payment_intent.payment_failed", returned)
+        for _ in range(2)
+    ]
+    assert outcomes == [
+        f"payment {payment.pk}: reversed",
+        f"ignored: payment {payment.pk} already reversed",
+    ]
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_due.amount) == (InvoiceStatus.OPEN, Decimal("48.00"))
+    [email] = _customer_mail("failed")
+    assert f"/invoices/{invoice.number}/" in email.body
 
 
 # ---- 2. disputes ----------------------------------------------------------------------
@@ -209,6 +245,34 @@ def test_a_dispute_won_arriving_before_its_opening_reverses_nothing(
     assert payment.invoice.status == InvoiceStatus.PAID
     assert _staff_mail() == []
     assert _audits("payment.reversed", payment) == 0
+
+
+@time_machine.travel("2026-11-20 10:00:00+00:00", tick=False)
+def test_a_dispute_makes_the_overdue_organization_read_only_and_winning_it_active(
+    client, fake_stripe, django_capture_on_commit_callbacks
+):
+    subscription = SubscriptionFactory()
+    draft = invoice_create_draft(customer=subscription.customer, subscription=subscription)
+    invoice_add_line(invoice=draft, description="Core", quantity=1, unit_price=Decimal("4"))
+    invoice = invoice_finalize(invoice=draft, actor=None, issued_on=date(2026, 11, 1))
+    method = saved_method(subscription.customer, "pm_card_visa")
+    payment = payment_charge_method(invoice=invoice, method=method, actor="test", off_session=True)
+    assert payment.status == PaymentStatus.SUCCEEDED
+
+    def mode():
+        subscription.organization.refresh_from_db()
+        return subscription.organization.mode
+
+    assert mode() == OrganizationMode.ACTIVE
+    _post(client, django_capture_on_commit_callbacks, "charge.dispute.created", _dispute(payment))
+    assert mode() == OrganizationMode.READ_ONLY  # due 15 November, unpaid again
+    _post(
+        client,
+        django_capture_on_commit_callbacks,
+        "charge.dispute.closed",
+        _dispute(payment, status="won"),
+    )
+    assert mode() == OrganizationMode.ACTIVE
 
 
 # ---- 7. a top-up charged back ------------------------------------------------------------
