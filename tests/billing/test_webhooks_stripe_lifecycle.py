@@ -32,7 +32,7 @@ from billing.services.payments import (
     payment_hosted_finish,
     payment_hosted_start,
 )
-from billing.services.top_ups import top_up_start
+from billing.services.top_ups import top_up_finish, top_up_start
 from fleet.models import OrganizationMode
 from tests.billing.payment_helpers import (
     intent_object,
@@ -522,6 +522,29 @@ def test_a_prepaid_card_back_on_the_return_page_then_by_webhook_is_refunded_once
     invoice.refresh_from_db()
     assert (invoice.status, invoice.amount_due.amount) == (InvoiceStatus.OPEN, Decimal("48.00"))
     assert len(_customer_mail("failed")) == 1
+
+
+def test_a_top_up_paid_by_amex_credits_nothing_and_is_refunded_once(
+    client, fake_stripe, django_capture_on_commit_callbacks
+):
+    customer = CustomerFactory()
+    started = top_up_start(
+        customer=customer, amount="50.00", actor="test", success_url="https://x/", cancel_url="x"
+    )
+    session = fake_stripe.complete_checkout(started.payment.gateway_ref, "pm_card_amex")
+    back = top_up_finish(customer=customer, payment_id=started.payment.pk, actor="customer")
+    assert (back.status, back.error_code) == (PaymentStatus.FAILED, "card_not_accepted")
+    completed = {
+        "id": session["id"],
+        "object": "checkout.session",
+        "mode": "payment",
+        "payment_intent": session["payment_intent"],
+        "metadata": {"payment": str(started.payment.pk), "kind": "top_up"},
+    }
+    _post(client, django_capture_on_commit_callbacks, "checkout.session.completed", completed)
+    assert Customer.objects.get(pk=customer.pk).balance == Decimal("0.00")
+    assert not BalanceEntry.objects.exists()
+    assert len(fake_stripe.refunds) == 1 and Refund.objects.count() == 1
 
 
 # ---- 9. Stripe asked outside the transaction; a failure leaves the event to retry ---------
