@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 
+from audit.models import AuditEntry
 from audit.services import Actor, audit_record
 from billing.models import (
     BalanceEntry,
@@ -163,6 +164,18 @@ def payment_dispute_won(*, payment: Payment, dispute_id: str, actor: Actor) -> P
         _invoice_apply(payment=payment, actor=actor)
     elif payment.kind == PaymentKind.TOP_UP:
         taken = BalanceEntry.objects.filter(idempotency_key=_chargeback_key(payment)).first()
+        flagged = AuditEntry.objects.filter(
+            action="balance.chargeback", target_id=str(payment.pk)
+        ).first()
+        if flagged is not None and flagged.after.get("missing") not in (None, "0", "0.00"):
+            staff_alert(
+                subject=f"Chargeback won on top-up payment {payment.pk}",
+                body=(
+                    f"Stripe dispute {dispute_id} on top-up payment {payment.pk} of customer "
+                    f"{payment.customer_id} was won: the {flagged.after['missing']} EUR the "
+                    "balance could not pay is no longer owed; stop recovering it."
+                ),
+            )
         if taken is not None:
             balance_write(
                 customer_id=payment.customer_id,

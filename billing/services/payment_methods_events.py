@@ -23,12 +23,13 @@ from billing.services.locks import lock_customer
 
 
 def _method(gateway_ref: str) -> PaymentMethod | None:
+    """Ours with that Stripe id: a live one first (a removed one is kept for its payments)."""
     if not gateway_ref:
         return None
+    methods = PaymentMethod.objects.filter(gateway="stripe", gateway_ref=gateway_ref)
     return (
-        PaymentMethod.objects.filter(gateway="stripe", gateway_ref=gateway_ref)
-        .order_by("-pk")
-        .first()
+        methods.filter(removed_at__isnull=True).order_by("-pk").first()
+        or methods.order_by("-pk").first()
     )
 
 

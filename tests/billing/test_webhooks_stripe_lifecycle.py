@@ -323,6 +323,7 @@ def test_a_top_up_charged_back_takes_what_the_balance_holds_and_flags_the_rest(
         _dispute(payment, status="won"),
     )
     assert Customer.objects.get(pk=customer.pk).balance == Decimal("20.00")
+    assert "no longer owed" in _staff_mail()[-1].body
 
 
 # ---- 3. refunds made in Stripe's dashboard ----------------------------------------------
