@@ -193,8 +193,10 @@ def stripe_prepare(event: gw.GatewayEvent) -> Prepared:
         return Prepared()
     result = card_gateway().payment_session_result(data["id"])
     why = payment_card_refusal(result=result)
-    if why is None:
-        return Prepared(payment=payment, result=result)
+    if why is None or not hosted_owner_matches(
+        customer=payment.customer, owner=result.owner, reference=_reference(payment)
+    ):
+        return Prepared(payment=payment, result=result)  # another's: stripe_apply ignores it
     # The hosted page let through a card we refuse (Amex, prepaid): refunded at once.
     refund = payment_refused_card_refund(payment=payment, result=result)
     return Prepared(payment=payment, result=result, refund=refund, refused=why)
@@ -211,15 +213,25 @@ def stripe_apply(event: gw.GatewayEvent, prepared: Prepared) -> str:
         return _payment_intent(event)
     if kind.startswith("charge.dispute."):
         return _dispute(event)
-    if kind in ("charge.refunded", "refund.created", "refund.updated", "refund.failed"):
+    if kind in REFUND_EVENTS:
         return _refund_event(event)
-    if kind == "charge.refund.updated":
-        return _refund_event(event)
-    if kind in ("mandate.updated", "payment_method.automatically_updated"):
-        return _method_event(event)
-    if kind == "payment_method.detached":
+    if kind in METHOD_EVENTS:
         return _method_event(event)
     return "ignored: type"
+
+
+REFUND_EVENTS = (
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+)
+METHOD_EVENTS = (
+    "mandate.updated",
+    "payment_method.automatically_updated",
+    "payment_method.detached",
+)
 
 
 def _checkout_session(event: gw.GatewayEvent, prepared: Prepared) -> str:
