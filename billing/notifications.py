@@ -332,3 +332,16 @@ def notify_contact_changed(*, customer: Customer, old_email: str, new_email: str
             context={**context, "is_new": is_new},
             to=to,
         )
+
+
+def notify_payment_method_removed(
+    *, customer: Customer, method, why: str, choose_another: bool, url: str
+) -> None:
+    """A saved method can no longer be charged (mandate revoked at the bank, removed at
+    the gateway); `choose_another` when it was the default and invoices are open."""
+    customer_email_send(
+        customer=customer,
+        subject=f"{customer.name}: {method} can no longer be used",
+        template="payment_method_removed",
+        context={"method": method, "why": why, "choose_another": choose_another, "url": url},
+    )

@@ -242,10 +242,12 @@ def _charge_result(intent: Any) -> ChargeResult:
             error_code, error_message = errors.CARD_DECLINED, "The payment was canceled."
         else:
             error_code, error_message = errors.CARD_DECLINED, "The payment was not completed."
+    # What Stripe received once it succeeded (amount_received), never what we asked for.
+    received = _field(intent, "amount_received") if status == SUCCEEDED else None
     return ChargeResult(
         status=status,
         gateway_ref=intent.id,
-        amount=from_minor(intent.amount),
+        amount=from_minor(received if received is not None else intent.amount),
         currency=(intent.currency or "").upper(),
         action_url=action_url,
         error_code=error_code,

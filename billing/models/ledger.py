@@ -13,6 +13,8 @@ class BalanceKind(models.TextChoices):
     INSTANCE_CHARGE = "instance_charge", "Instance charge"  # negative
     INSTANCE_REFUND = "instance_refund", "Instance refund"  # a cheaper setting, pro rata
     STAFF_ADJUSTMENT = "staff_adjustment", "Adjusted by staff"  # a bank transfer; audited
+    # A top-up disputed (negative: what the balance held of it) or the dispute won (positive).
+    CHARGEBACK = "chargeback", "Chargeback"
 
 
 class BalanceEntry(models.Model):
@@ -58,12 +60,18 @@ class BalanceEntry(models.Model):
             models.CheckConstraint(
                 condition=(Q(kind="instance_charge") & Q(amount__lt=0))
                 | (Q(kind__in=["top_up", "instance_refund"]) & Q(amount__gt=0))
-                | Q(kind="staff_adjustment"),
+                | Q(kind__in=["staff_adjustment", "chargeback"]),
                 name="balance_entry_sign_follows_kind",
             ),
             models.CheckConstraint(
                 condition=Q(
-                    kind__in=["top_up", "instance_charge", "instance_refund", "staff_adjustment"]
+                    kind__in=[
+                        "top_up",
+                        "instance_charge",
+                        "instance_refund",
+                        "staff_adjustment",
+                        "chargeback",
+                    ]
                 ),
                 name="balance_entry_kind_valid",
             ),

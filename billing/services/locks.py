@@ -4,6 +4,8 @@ A transaction that needs several of these rows locks them top to bottom, and may
 level but never go back up one; rows of one kind are locked in id order. Two paths that
 follow this order can wait for each other but never deadlock.
 
+0. webhook events   processed once                     (services/webhooks.py: held while
+                                                        the event is acted on)
 1. subscriptions    quantity, period, status           (Edit Subscription, renewals, staff)
 2. customers        the credit balance a charge reads  (every path that uses or grants credit)
                     and the prepaid balance            (services/balance.py; every write to a

@@ -24,32 +24,16 @@ from billing.models import (
     PaymentMethod,
     PaymentMethodKind,
 )
+from billing.services.card_rules import (  # noqa: F401 (the rule, where it was)
+    ACCEPTED_CARD_BRANDS,
+    payment_method_check_accepted,
+)
 from billing.services.locks import lock_customer
 from billing.services.ownership import hosted_owner_check
 from billing.services.payment_kinds import payment_kind_require
 from billing.services.payments import gateway_customer
 
-ACCEPTED_CARD_BRANDS = {"visa", "mastercard"}
 OFFLINE_KINDS = (PaymentMethodKind.PAYPAL, PaymentMethodKind.BANK_TRANSFER)
-
-
-def payment_method_check_accepted(*, saved: gw.SavedMethod) -> None:
-    if saved.kind != PaymentMethodKind.CARD:
-        return
-    if saved.brand == "amex":
-        raise BillingError(
-            "American Express cards are not accepted. Use a Visa or Mastercard card, or a "
-            "SEPA direct debit.",
-            code="card_not_accepted",
-        )
-    if saved.funding == "prepaid":
-        raise BillingError(
-            "Prepaid cards are not accepted. Use a Visa or Mastercard credit or debit card, "
-            "or a SEPA direct debit.",
-            code="card_not_accepted",
-        )
-    if saved.brand not in ACCEPTED_CARD_BRANDS:
-        raise BillingError("Only Visa and Mastercard cards are accepted.", code="card_not_accepted")
 
 
 def payment_methods_for(*, customer: Customer):

@@ -34,6 +34,7 @@ Locks (services/locks.py): the customer, then the invoice, then the payment row.
 
 import logging
 from dataclasses import asdict, dataclass
+from dataclasses import replace as dataclass_replace
 from decimal import Decimal
 
 from django.conf import settings
@@ -62,7 +63,8 @@ from billing.models import (
     Refund,
 )
 from billing.money import money, round_money
-from billing.notifications import notify_payment_received
+from billing.notifications import notify_payment_failed, notify_payment_received
+from billing.services.card_rules import payment_method_check_accepted
 from billing.services.credit import credit_grant
 from billing.services.invoices import invoice_check_transition, invoice_mark_paid
 from billing.services.locks import lock_customer, lock_invoice
@@ -345,7 +347,99 @@ def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) 
         what="payment session",
         reference=payment.invoice.number if payment.invoice_id else "",
     )
+    if (why := payment_card_refusal(result=result)) is not None:
+        return payment_refused_card(payment=payment, result=result, why=why, actor=actor)
     return payment_record_result(payment=payment, result=result, actor=actor)
+
+
+CARD_NOT_ACCEPTED = "card_not_accepted"
+
+
+def payment_card_refusal(*, result: gw.ChargeResult) -> str | None:
+    """Why a hosted-page payment's card is one we do not accept (Amex, prepaid: the page
+    should have blocked it), or None. Checked as set-up checks a saved card."""
+    if result.status != gw.SUCCEEDED or result.method is None:
+        return None
+    try:
+        payment_method_check_accepted(saved=result.method)
+    except BillingError as refused:
+        return refused.message
+    return None
+
+
+def payment_refused_card_key(*, payment: Payment) -> str:
+    return gateway_idempotency_key(scope=f"payment-{payment.pk}-refused")
+
+
+def payment_refused_card_refund(*, payment: Payment, result: gw.ChargeResult) -> gw.RefundResult:
+    """The money of a card we do not accept goes straight back (the gateway call, outside
+    any lock; one key per attempt: the return page and the webhook refund once)."""
+    return card_gateway().refund(
+        gw.RefundRequest(
+            payment_ref=result.gateway_ref,
+            amount=result.amount,
+            currency=result.currency,
+            idempotency_key=payment_refused_card_key(payment=payment),
+        )
+    )
+
+
+@transaction.atomic
+def payment_refused_card_record(
+    *, payment: Payment, result: gw.ChargeResult, refund: gw.RefundResult, why: str, actor: Actor
+) -> Payment:
+    """The attempt closes as failed (card_not_accepted) with its refund: nothing is paid;
+    the customer is told, with a link to pay another way, once (whoever records it)."""
+    closed = dataclass_replace(
+        result, status=gw.FAILED, error_code=CARD_NOT_ACCEPTED, error_message=why
+    )
+    recorded, was = payment_record_transition(payment=payment, result=closed, actor=actor)
+    if recorded.error_code != CARD_NOT_ACCEPTED:
+        return recorded  # closed otherwise before (and so never paid by this card)
+    made, created = Refund.objects.get_or_create(
+        idempotency_key=payment_refused_card_key(payment=payment),
+        defaults={
+            "payment": recorded,
+            "amount": recorded.amount,
+            "destination": Refund.TO_METHOD,
+            "gateway_ref": refund.gateway_ref,
+            "reason": "Card not accepted: refunded at once",
+        },
+    )
+    if not created:
+        return recorded
+    Payment.objects.filter(pk=recorded.pk).update(refunded=recorded.amount)
+    audit_record(
+        actor=actor,
+        action="payment.refund",
+        target=recorded,
+        after={
+            "amount": recorded.amount,
+            "destination": Refund.TO_METHOD,
+            "gateway_ref": refund.gateway_ref,
+            "reason": "card not accepted",
+        },
+    )
+    if recorded.invoice_id:
+        invoice = Invoice.objects.select_related("customer__contact").get(pk=recorded.invoice_id)
+        notify_payment_failed(
+            invoice=invoice, payment=recorded, retry_on=None, url=invoice_pay_url(invoice=invoice)
+        )
+    return recorded
+
+
+def payment_refused_card(
+    *, payment: Payment, result: gw.ChargeResult, why: str, actor: Actor
+) -> Payment:
+    """payment_refused_card_refund, then payment_refused_card_record. A refund the gateway
+    refuses leaves the attempt as it was (the webhook or the next visit tries again)."""
+    try:
+        refund = payment_refused_card_refund(payment=payment, result=result)
+    except GatewayError as error:
+        raise BillingError(customer_message(error.code), code=error.code) from error
+    return payment_refused_card_record(
+        payment=payment, result=result, refund=refund, why=why, actor=actor
+    )
 
 
 def payment_paypal_start(

@@ -48,8 +48,10 @@ from billing.services.payments import (
     _customer_ref_remember,
     gateway_customer,
     gateway_idempotency_key,
+    payment_card_refusal,
     payment_gateway_failed,
     payment_record_result,
+    payment_refused_card,
 )
 
 
@@ -200,6 +202,9 @@ def top_up_finish(*, customer: Customer, payment_id: object, actor: Actor) -> Pa
     hosted_owner_check(
         customer=customer, owner=result.owner, what="top-up", reference=top_up_reference(payment)
     )
+    if (why := payment_card_refusal(result=result)) is not None:
+        # A card we do not accept slipped through Checkout: refunded, nothing credited.
+        return payment_refused_card(payment=payment, result=result, why=why, actor=actor)
     return top_up_record_result(payment=payment, result=result, actor=actor)
 
 

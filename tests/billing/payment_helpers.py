@@ -55,10 +55,14 @@ def stripe_event(type_: str, obj: dict, *, event_id: str | None = None) -> bytes
 
 
 def intent_object(payment, *, intent_id: str | None = None, **fields) -> dict:
+    """A PaymentIntent as Stripe sends it in an event: amount_received (cents) is what it
+    received, the whole amount once succeeded (the default status), 0 before."""
+    succeeded = fields.get("status", "succeeded") == "succeeded"
     return {
         "id": intent_id or payment.gateway_ref,
         "object": "payment_intent",
         "amount": int(payment.amount * 100),
+        "amount_received": int(payment.amount * 100) if succeeded else 0,
         "currency": payment.currency.lower(),
         "metadata": {"payment": str(payment.pk)},
         **fields,

@@ -13,7 +13,7 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from billing.gateways import interface as gw
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
-from billing.services import webhooks
+from billing.services import webhooks_stripe as webhooks
 from billing.services.collection import (
     collection_attempt,
     collection_start,

@@ -176,6 +176,13 @@ class FakeStripe:
                 )
             return session
 
+    def expire_checkout(self, session_id: str) -> dict:
+        """The customer left the Checkout page: Stripe expires the session (24 h later)."""
+        with self.lock:
+            session = self.sessions[session_id]
+            session.update(status="expired", url=None)
+            return session
+
     def complete_authentication(self, intent_id: str, *, succeed: bool = True) -> dict:
         """The customer finished (or failed) 3-D Secure on Stripe's page for this intent."""
         with self.lock:
@@ -183,7 +190,11 @@ class FakeStripe:
             if intent["status"] == "requires_action":
                 intent["next_action"] = None
                 if succeed:
-                    intent.update(status="succeeded", latest_charge=self._new_id("ch"))
+                    intent.update(
+                        status="succeeded",
+                        latest_charge=self._new_id("ch"),
+                        amount_received=intent["amount"],
+                    )
                 else:
                     intent.update(
                         status="requires_payment_method",
@@ -244,6 +255,7 @@ class FakeStripe:
             "next_action": None,
             "last_payment_error": None,
             "latest_charge": None,
+            "amount_received": 0,
             "created": int(time.time()),
         }
         self.payment_intents[intent["id"]] = intent
@@ -280,6 +292,7 @@ class FakeStripe:
             intent["status"] = "processing"
         else:
             intent["latest_charge"] = self._new_id("ch")
+            intent["amount_received"] = amount
         return intent
 
     def _expand(self, obj: dict, paths: list[str]) -> dict:
@@ -392,7 +405,11 @@ class FakeStripe:
     def _intent_get(self, params, id):
         if id not in self.payment_intents:
             raise _invalid(f"No such payment_intent: '{id}'", code="resource_missing", status=404)
-        return self.payment_intents[id]
+        intent = self.payment_intents[id]
+        if intent["status"] == "succeeded" and not intent.get("amount_received"):
+            # Succeeded (a test may set it by hand, as the bank's answer): all of it received.
+            intent["amount_received"] = intent["amount"]
+        return intent
 
     def _refund_create(self, params):
         intent = self.payment_intents.get(params.get("payment_intent", ""))
