@@ -40,9 +40,9 @@ from billing.services.payments import (
     invoice_pay_url,
     payment_charge_method,
     payment_charge_request,
-    payment_paypal_refresh,
     payment_record_transition,
 )
+from billing.services.paypal_payments import payment_paypal_refresh
 
 COLLECTION_ACTOR = "collection"
 
@@ -191,7 +191,7 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
         and payment.method_kind == PaymentMethodKind.PAYPAL
         and payment.gateway == paypal_gateway_name()
     ):
-        # PayPal: GET the order, record its capture (payments.payment_paypal_refresh).
+        # PayPal: GET the order, record its capture (paypal_payments.payment_paypal_refresh).
         return payment_paypal_refresh(payment=payment, actor=actor)
     if payment.status != PaymentStatus.PENDING or payment.gateway != card_gateway_name():
         return payment
