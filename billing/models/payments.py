@@ -161,6 +161,30 @@ class Payment(models.Model):
         return f"{self.amount} {self.currency} {self.get_status_display().lower()}"
 
 
+class PaymentAllocation(models.Model):
+    """The part of one payment that pays one invoice. A payment of several open invoices at
+    once ("Pay all", one gateway charge of their sum) has no `invoice` and one allocation
+    per invoice; the Payment row stays the one attempt (one charge, one idempotency key,
+    one status), separate from each invoice's status. Made with the payment, never
+    changed: the amounts are the amounts due the customer saw and confirmed."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(
+        "billing.Invoice", on_delete=models.PROTECT, related_name="payment_allocations"
+    )
+    amount = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        ordering = ("invoice_id",)
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "invoice"], name="allocation_once"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of payment {self.payment_id} to invoice {self.invoice_id}"
+
+
 class Refund(models.Model):
     """Money given back on a succeeded payment, to its method or as customer credit."""
 

@@ -199,7 +199,9 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
     try:
         if payment.gateway_ref:
             result = gateway.charge_status(payment.gateway_ref)
-        elif payment.method is not None and payment.invoice is not None:
+        elif payment.method is not None and (
+            payment.invoice is not None or payment.charge_request is not None
+        ):
             # The same request as the first try (same key, same parameters): the gateway
             # answers with the first charge, never a second one.
             result = gateway.charge(payment_charge_request(payment=payment))

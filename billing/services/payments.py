@@ -31,6 +31,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -106,6 +107,45 @@ def invoice_pay_url(*, invoice: Invoice) -> str:
     return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
 
 
+def payment_invoice_ids(*, payment: Payment) -> list[int]:
+    """The invoices a payment pays, in id order (the lock order): its invoice, or the
+    invoices of its allocations (a payment of several invoices at once)."""
+    if payment.invoice_id:
+        return [payment.invoice_id]
+    return sorted(payment.allocations.values_list("invoice_id", flat=True))
+
+
+def payment_group_reference(*, payment: Payment) -> str:
+    """Our reference at the gateway for a payment of several invoices: "PAY-<id>"."""
+    return f"PAY-{payment.pk}"
+
+
+def payment_reference(*, payment: Payment) -> str:
+    """The reference sent with the payment's session or charge (and checked when the
+    gateway reports it back): the invoice number, or the group reference."""
+    if payment.invoice_id:
+        return payment.invoice.number
+    return payment_group_reference(payment=payment) if payment_invoice_ids(payment=payment) else ""
+
+
+def _charge_words(*, payment: Payment) -> tuple[str, dict]:
+    """The charge's description and metadata (what the gateway's dashboard shows)."""
+    if payment.invoice_id:
+        number = payment.invoice.number
+        return f"Invoice {number}", {"invoice": number, "payment": str(payment.pk)}
+    numbers = list(
+        Invoice.objects.filter(pk__in=payment_invoice_ids(payment=payment))
+        .order_by("pk")
+        .values_list("number", flat=True)
+    )
+    return f"Invoices {', '.join(numbers)}"[:1000], {
+        # Stripe keeps metadata values to 500 characters; the reference finds the rest.
+        "invoices": ",".join(numbers)[:500],
+        "reference": payment_group_reference(payment=payment),
+        "payment": str(payment.pk),
+    }
+
+
 def payment_charge_request(*, payment: Payment, return_url: str = "") -> gw.ChargeRequest:
     """The charge of a saved method for this attempt. The first call builds it (with
     `return_url`, where 3-D Secure comes back to, defaulting to the invoice's page) and
@@ -114,18 +154,19 @@ def payment_charge_request(*, payment: Payment, return_url: str = "") -> gw.Char
     (payment_refresh_pending after a timeout) must send the SAME parameters, or Stripe
     answers idempotency_error and the attempt stays pending for ever."""
     if payment.charge_request is None:
-        invoice = payment.invoice
         customer = Customer.objects.select_related("contact").get(pk=payment.customer_id)
+        description, metadata = _charge_words(payment=payment)
         built = gw.ChargeRequest(
             customer=gateway_customer(customer=customer),
             method_ref=payment.method.gateway_ref,
             amount=payment.amount,
             currency=payment.currency,
             idempotency_key=payment.idempotency_key,
-            description=f"Invoice {invoice.number}",
+            description=description,
             off_session=payment.off_session,
-            return_url=return_url or invoice_pay_url(invoice=invoice),
-            metadata={"invoice": invoice.number, "payment": str(payment.pk)},
+            # A payment of several invoices always passes its own page (invoices_pay_all).
+            return_url=return_url or invoice_pay_url(invoice=payment.invoice),
+            metadata=metadata,
         )
         # The first to store wins (two callers at once store one request, both send it).
         Payment.objects.filter(pk=payment.pk, charge_request__isnull=True).update(
@@ -172,7 +213,7 @@ def invoice_pay_refusal(*, invoice: Invoice) -> BillingError | None:
         return BillingError(
             f"Invoice {invoice.number} has nothing left to pay.", code=NOTHING_TO_PAY
         )
-    pending = invoice.payments.filter(status=PaymentStatus.PENDING).first()
+    pending = invoice_payments_pending(invoice=invoice).first()
     if pending is not None:
         who = "PayPal" if pending.method_kind == PaymentMethodKind.PAYPAL else "the bank"
         return BillingError(
@@ -181,6 +222,14 @@ def invoice_pay_refusal(*, invoice: Invoice) -> BillingError | None:
             code=PAYMENT_IN_PROGRESS,
         )
     return None
+
+
+def invoice_payments_pending(*, invoice: Invoice):
+    """The invoice's payments on their way: its own, and payments of several invoices
+    at once that include it (their allocations)."""
+    return Payment.objects.filter(
+        Q(invoice=invoice) | Q(allocations__invoice=invoice), status=PaymentStatus.PENDING
+    ).distinct()
 
 
 @transaction.atomic
@@ -334,7 +383,7 @@ def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) 
         customer=customer,
         owner=result.owner,
         what="payment session",
-        reference=payment.invoice.number if payment.invoice_id else "",
+        reference=payment_reference(payment=payment),
     )
     return payment_record_result(payment=payment, result=result, actor=actor)
 
@@ -521,8 +570,8 @@ def payment_record_transition(
     report moves a FAILED attempt to SUCCEEDED: the money was taken, the records follow.
     Nothing moves a SUCCEEDED attempt to FAILED (payment_reverse handles money taken back)."""
     lock_customer(pk=payment.customer_id)
-    if payment.invoice_id:
-        lock_invoice(pk=payment.invoice_id)
+    for invoice_id in payment_invoice_ids(payment=payment):  # id order (services/locks.py)
+        lock_invoice(pk=invoice_id)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     revived = (
         gateway_report and payment.status == PaymentStatus.FAILED and result.status == gw.SUCCEEDED
@@ -562,8 +611,18 @@ def payment_record_transition(
             **({"after_failed": "reported succeeded by the gateway"} if revived else {}),
         },
     )
-    if payment.status == PaymentStatus.SUCCEEDED and payment.invoice_id:
-        _invoice_apply(payment=payment, actor=actor)
+    if payment.status == PaymentStatus.SUCCEEDED and payment.kind == PaymentKind.INVOICE:
+        if payment.invoice_id:
+            _invoice_apply(
+                payment=payment, invoice_id=payment.invoice_id, amount=payment.amount, actor=actor
+            )
+        for allocation in payment.allocations.order_by("invoice_id"):
+            _invoice_apply(
+                payment=payment,
+                invoice_id=allocation.invoice_id,
+                amount=allocation.amount,
+                actor=actor,
+            )
     return payment, before
 
 
@@ -605,12 +664,12 @@ def _paypal_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor,
     return True
 
 
-def _invoice_apply(*, payment: Payment, actor: Actor) -> None:
-    """The succeeded payment's money onto its invoice; any excess becomes credit, except
-    a whole PayPal capture for an invoice already settled: refunded to PayPal."""
-    invoice = Invoice.objects.get(pk=payment.invoice_id)
+def _invoice_apply(*, payment: Payment, invoice_id: int, amount: Decimal, actor: Actor) -> None:
+    """`amount` of the succeeded payment onto one invoice (all of it, or the invoice's
+    allocation); any excess becomes credit, except a whole PayPal capture for an invoice
+    already settled: refunded to PayPal."""
+    invoice = Invoice.objects.get(pk=invoice_id)
     via = payment.get_method_kind_display().lower()
-    amount = payment.amount
     if invoice.status != InvoiceStatus.OPEN and payment.gateway == Gateway.PAYPAL:
         Payment.objects.filter(pk=payment.pk).update(error_code=EXTRA_CAPTURE)
         payment.error_code = EXTRA_CAPTURE
@@ -655,10 +714,11 @@ def _invoice_apply(*, payment: Payment, actor: Actor) -> None:
 
 @transaction.atomic
 def payment_reverse(*, payment: Payment, reason: str, actor: Actor) -> Payment:
-    """A succeeded payment taken back by the bank (SEPA return, chargeback): the invoice
-    owes that money again and is open; audited."""
+    """A succeeded payment taken back by the bank (SEPA return, chargeback): each invoice
+    it paid owes that money again (its allocation, for a payment of several invoices) and
+    is open; audited."""
     lock_customer(pk=payment.customer_id)
-    invoice = lock_invoice(pk=payment.invoice_id) if payment.invoice_id else None
+    invoices = [lock_invoice(pk=pk) for pk in payment_invoice_ids(payment=payment)]
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.status != PaymentStatus.SUCCEEDED:
         return payment
@@ -672,23 +732,33 @@ def payment_reverse(*, payment: Payment, reason: str, actor: Actor) -> Payment:
         before={"status": PaymentStatus.SUCCEEDED},
         after={"status": PaymentStatus.REVERSED, "reason": reason},
     )
-    if invoice is not None:
-        owed = min(invoice.amount_due.amount + payment.amount, invoice.total.amount)
-        before = {"status": invoice.status, "amount_due": invoice.amount_due}
-        if invoice.status == InvoiceStatus.PAID:
-            invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
-            invoice.status = InvoiceStatus.OPEN
-            invoice.paid_at = None
-        invoice.amount_due = money(owed, invoice.currency)
-        invoice.save(update_fields=["status", "paid_at", "amount_due", "amount_due_currency"])
-        audit_record(
+    allocated = dict(payment.allocations.values_list("invoice_id", "amount"))
+    for invoice in invoices:
+        _invoice_reopen(
+            invoice=invoice,
+            amount=allocated.get(invoice.pk, payment.amount),
+            reason=reason,
             actor=actor,
-            action="invoice.reopened",
-            target=invoice,
-            before=before,
-            after={"status": invoice.status, "amount_due": invoice.amount_due, "why": reason},
         )
-        if invoice.subscription_id:
-            # Its organization's mode follows (read-only again if now overdue).
-            overdue_refresh_subscription(subscription=invoice.subscription, actor=actor)
     return payment
+
+
+def _invoice_reopen(*, invoice: Invoice, amount: Decimal, reason: str, actor: Actor) -> None:
+    owed = min(invoice.amount_due.amount + amount, invoice.total.amount)
+    before = {"status": invoice.status, "amount_due": invoice.amount_due}
+    if invoice.status == InvoiceStatus.PAID:
+        invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
+        invoice.status = InvoiceStatus.OPEN
+        invoice.paid_at = None
+    invoice.amount_due = money(owed, invoice.currency)
+    invoice.save(update_fields=["status", "paid_at", "amount_due", "amount_due_currency"])
+    audit_record(
+        actor=actor,
+        action="invoice.reopened",
+        target=invoice,
+        before=before,
+        after={"status": invoice.status, "amount_due": invoice.amount_due, "why": reason},
+    )
+    if invoice.subscription_id:
+        # Its organization's mode follows (read-only again if now overdue).
+        overdue_refresh_subscription(subscription=invoice.subscription, actor=actor)

@@ -31,6 +31,7 @@ from billing.services.payments import (
     AMOUNT_MISMATCH,
     invoice_pay_url,
     payment_record_transition,
+    payment_reference,
     payment_reverse,
 )
 from billing.services.refunds import refund_preview, refund_record
@@ -45,7 +46,7 @@ def _reference(payment: Payment) -> str:
     """The reference we sent when opening the payment's session."""
     if payment.kind == PaymentKind.TOP_UP:
         return top_up_reference(payment)
-    return payment.invoice.number if payment.invoice_id else ""
+    return payment_reference(payment=payment)
 
 
 def _record(*, payment: Payment, result: gw.ChargeResult) -> Payment:
