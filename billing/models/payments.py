@@ -46,6 +46,10 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     funding = models.CharField(max_length=10, blank=True)  # credit, debit, prepaid
+    # SEPA debit: the mandate's reference (Stripe: the Mandate's
+    # payment_method_details.sepa_debit.reference), shown to the customer and quoted in
+    # each debit's pre-notification (SEPA rulebook).
+    mandate_ref = models.CharField(max_length=35, blank=True)
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True, help_text="Kept for the payments.")

@@ -34,7 +34,11 @@ from billing.models import (
     PaymentMethodKind,
     PaymentStatus,
 )
-from billing.notifications import notify_payment_action_required, notify_payment_failed
+from billing.notifications import (
+    notify_payment_action_required,
+    notify_payment_failed,
+    notify_sepa_prenotification,
+)
 from billing.services.payment_methods import payment_method_default
 from billing.services.payments import (
     invoice_pay_url,
@@ -124,6 +128,12 @@ def collection_attempt(
     if not claimed:
         return None
     attempts = invoice.collection_attempts + 1
+    if method.kind == PaymentMethodKind.SEPA_DEBIT:
+        # The SEPA pre-notification of this debit, as it starts (docs/RULES.md): sent once
+        # per attempt (the claim above), queued on commit like every e-mail.
+        notify_sepa_prenotification(
+            invoice=invoice, method=method, amount=invoice.amount_due, debit_on=today
+        )
     try:
         payment = payment_charge_method(
             invoice=invoice,
