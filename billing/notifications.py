@@ -13,6 +13,7 @@ no PDF is rendered inside the renewal transaction.
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -164,6 +165,28 @@ def notify_payment_failed(*, invoice: Invoice, payment, retry_on: date | None, u
             "payment": payment,
             "retry_on": retry_on,
             "url": url,
+        },
+    )
+
+
+def notify_sepa_prenotification(*, invoice: Invoice, method, amount, debit_on: date) -> None:
+    """The SEPA pre-notification of an automatic debit (SEPA Core rulebook): the amount,
+    the debit date, the mandate reference and our creditor identifier. Sent as the
+    collection starts (docs/RULES.md: the late pre-notification the customer agrees to)."""
+    customer_email_send(
+        customer=invoice.customer,
+        subject=(
+            f"{_label(customer=invoice.customer, subscription=invoice.subscription)}: "
+            f"SEPA direct debit of {money_format(amount)} for invoice {invoice.number}"
+        ),
+        template="sepa_prenotification",
+        context={
+            "invoice": invoice,
+            "subscription": invoice.subscription,
+            "method": method,
+            "amount": amount,
+            "debit_on": _day(debit_on),
+            "creditor_id": settings.BILLING_SEPA_CREDITOR_ID,
         },
     )
 

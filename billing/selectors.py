@@ -43,12 +43,21 @@ def invoice_overdue_condition(*, today: date) -> Q:
     return Q(status=InvoiceStatus.OPEN, due_on__lt=today)
 
 
+def _payments_pending_of_outer_invoice() -> QuerySet[Payment]:
+    """Payments on their way for the outer invoice: its own, or a payment of several
+    invoices at once that includes it (PaymentAllocation)."""
+    return Payment.objects.filter(
+        Q(invoice=OuterRef("pk")) | Q(allocations__invoice=OuterRef("pk")),
+        status=PaymentStatus.PENDING,
+    )
+
+
 def _with_overdue_flag(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
     """Adds `is_overdue` (as of today, UTC) so pages never judge dates themselves, and
     `payment_pending`: a payment is on its way (a SEPA debit the bank has not confirmed),
     so the page says so instead of asking to pay again."""
     condition = invoice_overdue_condition(today=timezone.now().date())
-    pending = Payment.objects.filter(invoice=OuterRef("pk"), status=PaymentStatus.PENDING)
+    pending = _payments_pending_of_outer_invoice()
     return invoices.annotate(
         is_overdue=ExpressionWrapper(condition, output_field=BooleanField()),
         payment_pending=Exists(pending),
@@ -308,7 +317,7 @@ class BillingOverview:
 
 
 def _open_invoices(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    pending = Payment.objects.filter(invoice=OuterRef("pk"), status=PaymentStatus.PENDING)
+    pending = _payments_pending_of_outer_invoice()
     return (
         invoices.filter(status=InvoiceStatus.OPEN, amount_due__gt=0)
         .select_related("subscription", "subscription__organization")

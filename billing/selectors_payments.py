@@ -6,13 +6,15 @@ customer's payment is not found (the views answer 404)."""
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from djmoney.money import Money
 
 from billing.gateways.errors import customer_message
 from billing.models import (
     CreditNote,
     Customer,
     Invoice,
+    InvoiceStatus,
     Payment,
     PaymentKind,
     PaymentMethodKind,
@@ -57,6 +59,8 @@ class PaymentRow:
     status: str
     refunds: list[str]
     failure: str = ""  # why it failed, in our words (never the gateway's raw text)
+    # A payment of several invoices at once: each invoice's number and its part (Money).
+    allocations: tuple = ()
 
     @property
     def net(self) -> Decimal:
@@ -79,6 +83,10 @@ def _rows(payments) -> list[PaymentRow]:
             failure=customer_message(payment.error_code)
             if payment.status == PaymentStatus.FAILED
             else "",
+            allocations=tuple(
+                (allocation.invoice.number, Money(allocation.amount, payment.currency))
+                for allocation in payment.allocations.all()
+            ),
         )
         for payment in payments
     ]
@@ -89,7 +97,7 @@ def payments_for_customer(*, customer: Customer) -> QuerySet[Payment]:
     return (
         _visible(customer.payments.all())
         .select_related("method", "invoice")
-        .prefetch_related("refunds")
+        .prefetch_related("refunds", "allocations__invoice")
         .order_by("-created_at", "-id")
     )
 
@@ -99,11 +107,13 @@ def payment_rows(payments) -> list[PaymentRow]:
 
 
 def invoice_payment_rows(*, invoice: Invoice) -> list[PaymentRow]:
-    """The invoice's payments, oldest first, with their refunds."""
+    """The invoice's payments, oldest first, with their refunds: its own and the
+    payments of several invoices at once that included it."""
     payments = (
-        _visible(invoice.payments.all())
+        _visible(Payment.objects.filter(Q(invoice=invoice) | Q(allocations__invoice=invoice)))
+        .distinct()
         .select_related("method")
-        .prefetch_related("refunds")
+        .prefetch_related("refunds", "allocations__invoice")
         .order_by("created_at", "id")
     )
     return _rows(payments)
@@ -122,9 +132,50 @@ def payment_receipt_for_customer(*, customer: Customer, pk: int) -> Payment:
 def payment_paid_for(payment: Payment) -> str:
     if payment.kind == PaymentKind.TOP_UP:
         return "Account balance top-up"
-    return f"Invoice {payment.invoice.number}" if payment.invoice_id else ""
+    if payment.invoice_id:
+        return f"Invoice {payment.invoice.number}"
+    numbers = [a.invoice.number for a in payment.allocations.select_related("invoice")]
+    return f"Invoices {', '.join(numbers)}" if numbers else ""
 
 
 def credit_note_refund(*, note: CreditNote) -> Refund | None:
     """The refund a credit note documents, if it documents one."""
     return Refund.objects.select_related("payment__method").filter(credit_note=note).first()
+
+
+@dataclass(frozen=True)
+class PayAllPreview:
+    """The open invoices a customer can pay at once ("Pay all"), soonest due first, and
+    those left out because a payment of them is already on its way."""
+
+    invoices: list[Invoice]
+    on_its_way: list[Invoice]
+    currency: str
+
+    @property
+    def total(self) -> Money:
+        return Money(sum((i.amount_due.amount for i in self.invoices), Decimal(0)), self.currency)
+
+    @property
+    def available(self) -> bool:
+        """Worth offering: two invoices or more (one is paid from its own page)."""
+        return len(self.invoices) >= 2
+
+
+def invoices_pay_all_preview(*, customer: Customer) -> PayAllPreview:
+    pending = Payment.objects.filter(
+        Q(invoice=OuterRef("pk")) | Q(allocations__invoice=OuterRef("pk")),
+        status=PaymentStatus.PENDING,
+    )
+    open_invoices = list(
+        customer.invoices.filter(
+            status=InvoiceStatus.OPEN, amount_due__gt=0, amount_due_currency=customer.currency
+        )
+        .annotate(payment_pending=Exists(pending))
+        .order_by("due_on", "pk")
+    )
+    return PayAllPreview(
+        invoices=[i for i in open_invoices if not i.payment_pending],
+        on_its_way=[i for i in open_invoices if i.payment_pending],
+        currency=customer.currency,
+    )

@@ -5,6 +5,7 @@ from django import forms
 
 from billing.models import InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.selectors import CREDIT_NOTES_ONLY
+from billing.services.invoices_pay_all import PayAllTerms
 from billing.services.payment_kinds import UNAVAILABLE_MESSAGES, payment_kinds_offered
 from billing.services.payment_methods import payment_methods_chargeable, payment_methods_for
 
@@ -121,3 +122,32 @@ class PayInvoiceForm(forms.Form):
         if data.get("how") == PAY_SAVED and not data.get("method"):
             raise forms.ValidationError("Choose one of your saved payment methods.")
         return data
+
+
+class PayAllForm(PayInvoiceForm):
+    """Pay several open invoices at once: a saved card or SEPA mandate, or a new card.
+    Carries what the page showed (each invoice and its amount due, the total) so the
+    service refuses if anything changed since."""
+
+    terms = forms.CharField(widget=forms.HiddenInput, max_length=5000)
+    total = forms.DecimalField(widget=forms.HiddenInput, max_digits=14, decimal_places=2)
+
+    def clean_how(self) -> str:
+        if self.cleaned_data.get("how") == PAY_PAYPAL:
+            raise forms.ValidationError(PAY_ALL_NO_PAYPAL)
+        return super().clean_how()
+
+    def clean(self):
+        data = super().clean()
+        if "terms" in data and "total" in data:
+            try:
+                data["pay_all"] = PayAllTerms.parse(data["terms"], data["total"])
+            except (ValueError, ArithmeticError) as bad:
+                raise forms.ValidationError("Reload the page, then pay again.") from bad
+        return data
+
+
+PAY_ALL_NO_PAYPAL = (
+    "PayPal pays one invoice at a time: pay each invoice from its own page, or pay them all "
+    "at once by card or SEPA direct debit."
+)

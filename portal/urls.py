@@ -13,6 +13,7 @@ from portal.views import (
     invoices,
     organizations,
     pages,
+    pay_all,
     payment_methods,
     payments,
     payments_history,
@@ -52,6 +53,23 @@ portal_patterns = [
         name="subscription_preview",
     ),
     path("invoices/", invoices.invoices, name="invoices"),
+    # Before invoices/<number>/: "pay-all" is no invoice number.
+    path("invoices/pay-all/", pay_all.invoices_pay_all, name="invoices_pay_all"),
+    path(
+        "invoices/pay-all/authenticated/",
+        pay_all.invoices_pay_all_authenticated,
+        name="invoices_pay_all_authenticated",
+    ),
+    path(
+        "invoices/pay-all/card/",
+        pay_all.invoices_pay_all_card_return,
+        name="invoices_pay_all_card_return",
+    ),
+    path(
+        "invoices/pay-all/cancelled/",
+        pay_all.invoices_pay_all_cancelled,
+        name="invoices_pay_all_cancelled",
+    ),
     path("invoices/<str:number>/", invoices.invoice_detail, name="invoice_detail"),
     path("invoices/<str:number>/pdf/", invoices.invoice_pdf, name="invoice_pdf"),
     path("invoices/<str:number>/pay/", payments.invoice_pay, name="invoice_pay"),

@@ -13,11 +13,8 @@ from billing.models import (
     PaymentMethod,
 )
 from billing.services.payment_methods import payment_method_setup_start
-from billing.services.payments import (
-    payment_charge_method,
-    payment_hosted_start,
-    payment_paypal_start,
-)
+from billing.services.payments import payment_charge_method, payment_hosted_start
+from billing.services.paypal_payments import payment_paypal_start
 from billing.services.top_ups import top_up_start
 from tests.billing.payment_helpers import saved_method
 

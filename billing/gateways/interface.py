@@ -78,6 +78,7 @@ class SavedMethod:
     exp_month: int | None = None
     exp_year: int | None = None
     funding: str = ""  # credit, debit, prepaid
+    mandate_ref: str = ""  # sepa_debit: the mandate's reference (pre-notifications quote it)
     # setup_session_result: whose session saved it. Not part of equality: it describes
     # the session the method came back from, not the method.
     owner: SessionOwner | None = field(default=None, compare=False)

@@ -183,6 +183,7 @@ def _saved_method(record: SandboxRecord) -> SavedMethod:
         exp_month=p.get("exp_month"),
         exp_year=p.get("exp_year"),
         funding=p.get("funding", ""),
+        mandate_ref=p.get("mandate_ref", ""),
     )
 
 
@@ -240,6 +241,8 @@ def sandbox_method_create(
             "last4": compact[-4:],
             "country": compact[:2],
             "holder": holder,
+            # Like Stripe's: 16 upper-case letters and digits, unique per mandate.
+            "mandate_ref": secrets.token_hex(8).upper(),
             "outcome": FAILED if compact.endswith(SEPA_FAILING_SUFFIX) else SUCCEEDED,
         }
     else:

@@ -184,6 +184,13 @@ def _stripe_success_url(url: str) -> str:
     return url.replace(OUR_SESSION_PLACEHOLDER, STRIPE_SESSION_PLACEHOLDER)
 
 
+def _mandate_ref(mandate: Any) -> str:
+    """An expanded Mandate's SEPA reference ("" when there is none)."""
+    details = _field(mandate, "payment_method_details") if mandate else None
+    sepa = _field(details, "sepa_debit") if details else None
+    return str(_field(sepa, "reference") or "") if sepa else ""
+
+
 def _saved_method(payment_method: Any) -> SavedMethod | None:
     """An expanded PaymentMethod as a SavedMethod (None when it was not expanded)."""
     if not payment_method or isinstance(payment_method, str):
@@ -328,7 +335,9 @@ class StripeGateway:
     def setup_session_result(self, session_id: str) -> SavedMethod:
         with self._client() as client, _stripe_errors():
             session = client.v1.checkout.sessions.retrieve(
-                session_id, params={"expand": ["setup_intent.payment_method"]}
+                session_id,
+                # The mandate (SEPA debit) carries the reference its debits quote.
+                params={"expand": ["setup_intent.payment_method", "setup_intent.mandate"]},
             )
         setup_intent = _field(session, "setup_intent")
         method = _saved_method(_field(setup_intent, "payment_method")) if setup_intent else None
@@ -336,6 +345,8 @@ class StripeGateway:
             raise GatewayError(
                 "No payment method was saved in this session.", code=errors.INVALID_REQUEST
             )
+        if method.kind == "sepa_debit":
+            method = replace(method, mandate_ref=_mandate_ref(_field(setup_intent, "mandate")))
         return replace(method, owner=_owner(session))
 
     # ---- paying once on Checkout ----------------------------------------------------------

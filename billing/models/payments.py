@@ -47,6 +47,10 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     funding = models.CharField(max_length=10, blank=True)  # credit, debit, prepaid
+    # SEPA debit: the mandate's reference (Stripe: the Mandate's
+    # payment_method_details.sepa_debit.reference), shown to the customer and quoted in
+    # each debit's pre-notification (SEPA rulebook).
+    mandate_ref = models.CharField(max_length=35, blank=True)
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True, help_text="Kept for the payments.")
@@ -166,6 +170,30 @@ class Payment(models.Model):
         """Why it failed, in our words for the customer (error_message keeps the gateway's
         own text, for staff and the audit trail)."""
         return customer_message(self.error_code) if self.error_code else ""
+
+
+class PaymentAllocation(models.Model):
+    """The part of one payment that pays one invoice. A payment of several open invoices at
+    once ("Pay all", one gateway charge of their sum) has no `invoice` and one allocation
+    per invoice; the Payment row stays the one attempt (one charge, one idempotency key,
+    one status), separate from each invoice's status. Made with the payment, never
+    changed: the amounts are the amounts due the customer saw and confirmed."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(
+        "billing.Invoice", on_delete=models.PROTECT, related_name="payment_allocations"
+    )
+    amount = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        ordering = ("invoice_id",)
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "invoice"], name="allocation_once"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of payment {self.payment_id} to invoice {self.invoice_id}"
 
 
 class Refund(models.Model):

@@ -34,15 +34,19 @@ from billing.models import (
     PaymentMethodKind,
     PaymentStatus,
 )
-from billing.notifications import notify_payment_action_required, notify_payment_failed
+from billing.notifications import (
+    notify_payment_action_required,
+    notify_payment_failed,
+    notify_sepa_prenotification,
+)
 from billing.services.payment_methods import payment_method_default
 from billing.services.payments import (
     invoice_pay_url,
     payment_charge_method,
     payment_charge_request,
-    payment_paypal_refresh,
     payment_record_transition,
 )
+from billing.services.paypal_payments import payment_paypal_refresh
 
 COLLECTION_ACTOR = "collection"
 
@@ -124,6 +128,12 @@ def collection_attempt(
     if not claimed:
         return None
     attempts = invoice.collection_attempts + 1
+    if method.kind == PaymentMethodKind.SEPA_DEBIT:
+        # The SEPA pre-notification of this debit, as it starts (docs/RULES.md): sent once
+        # per attempt (the claim above), queued on commit like every e-mail.
+        notify_sepa_prenotification(
+            invoice=invoice, method=method, amount=invoice.amount_due, debit_on=today
+        )
     try:
         payment = payment_charge_method(
             invoice=invoice,
@@ -191,7 +201,7 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
         and payment.method_kind == PaymentMethodKind.PAYPAL
         and payment.gateway == paypal_gateway_name()
     ):
-        # PayPal: GET the order, record its capture (payments.payment_paypal_refresh).
+        # PayPal: GET the order, record its capture (paypal_payments.payment_paypal_refresh).
         return payment_paypal_refresh(payment=payment, actor=actor)
     if payment.status != PaymentStatus.PENDING or payment.gateway != card_gateway_name():
         return payment
@@ -199,7 +209,9 @@ def payment_refresh_pending(*, payment_id: int, actor: Actor = COLLECTION_ACTOR)
     try:
         if payment.gateway_ref:
             result = gateway.charge_status(payment.gateway_ref)
-        elif payment.method is not None and payment.invoice is not None:
+        elif payment.method is not None and (
+            payment.invoice is not None or payment.charge_request is not None
+        ):
             # The same request as the first try (same key, same parameters): the gateway
             # answers with the first charge, never a second one.
             result = gateway.charge(payment_charge_request(payment=payment))

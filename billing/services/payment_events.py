@@ -36,7 +36,11 @@ from billing.models import (
 from billing.money import round_money
 from billing.services.balance import balance_write
 from billing.services.locks import lock_customer, lock_invoice
-from billing.services.payments import AMOUNT_MISMATCH, _invoice_apply, payment_reverse
+from billing.services.payments import (
+    AMOUNT_MISMATCH,
+    payment_apply_to_invoices,
+    payment_reverse,
+)
 
 log = logging.getLogger("billing.payments")
 
@@ -160,8 +164,8 @@ def payment_dispute_won(*, payment: Payment, dispute_id: str, actor: Actor) -> P
         before={"status": PaymentStatus.REVERSED},
         after={"status": PaymentStatus.SUCCEEDED, "dispute": dispute_id},
     )
-    if payment.invoice_id:
-        _invoice_apply(payment=payment, actor=actor)
+    if payment.kind == PaymentKind.INVOICE:
+        payment_apply_to_invoices(payment=payment, actor=actor)
     elif payment.kind == PaymentKind.TOP_UP:
         taken = BalanceEntry.objects.filter(idempotency_key=_chargeback_key(payment)).first()
         flagged = AuditEntry.objects.filter(

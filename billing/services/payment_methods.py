@@ -125,6 +125,7 @@ def payment_method_setup_finish(
         exp_month=saved.exp_month,
         exp_year=saved.exp_year,
         funding=saved.funding,
+        mandate_ref=saved.mandate_ref,
         is_default=payment_method_default(customer=customer) is None,
     )
     _audit(actor=actor, action="payment_method.add", method=method)

@@ -13,15 +13,8 @@ Money rules:
 - A payment reversed after it succeeded (a SEPA debit the bank returns, a chargeback)
   reopens what it had paid and is audited.
 
-PayPal (docs/RULES.md, "PayPal"):
-- An order-create failure (5xx, 429, timeout) closes the attempt as failed: no customer
-  saw an approve link, so no order of it can be approved or charged; a new attempt may
-  start at once (a new PayPal-Request-Id and invoice_id).
-- A new attempt first asks PayPal about the invoice's attempts still waiting for the
-  customer: a captured one is recorded (the invoice may be paid: nothing new starts), the
-  others are closed (superseded), so we never capture two orders of one invoice.
-- A capture whose answer is lost stays pending; the gateway GETs the order and the
-  pending poll asks again (collection.payment_refresh_pending).
+PayPal (docs/RULES.md, "PayPal"): starting, capturing and polling an order live in
+services/paypal_payments.py; recording what PayPal reports stays here:
 - A capture whose amount or currency is not the attempt's is never settled: the payment
   stays pending, flagged (error_code amount_mismatch), audited and logged for staff.
 - A capture that arrives for an invoice already settled is refunded to PayPal, not kept
@@ -39,13 +32,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from billing.errors import BillingError
 from billing.gateways import card_gateway, card_gateway_name, paypal_gateway
-from billing.gateways import errors as gateway_errors
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError, customer_message
 from billing.gateways.kinds import payment_method_usable
@@ -76,7 +69,6 @@ from billing.services.top_up_invoices import top_up_invoice_settle
 FINAL = {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
 AMOUNT_MISMATCH = "amount_mismatch"
 EXTRA_CAPTURE = "extra_capture"
-SUPERSEDED = "superseded"
 
 log = logging.getLogger("billing.payments")
 
@@ -117,6 +109,45 @@ def invoice_pay_url(*, invoice: Invoice) -> str:
     return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
 
 
+def payment_invoice_ids(*, payment: Payment) -> list[int]:
+    """The invoices a payment pays, in id order (the lock order): its invoice, or the
+    invoices of its allocations (a payment of several invoices at once)."""
+    if payment.invoice_id:
+        return [payment.invoice_id]
+    return sorted(payment.allocations.values_list("invoice_id", flat=True))
+
+
+def payment_group_reference(*, payment: Payment) -> str:
+    """Our reference at the gateway for a payment of several invoices: "PAY-<id>"."""
+    return f"PAY-{payment.pk}"
+
+
+def payment_reference(*, payment: Payment) -> str:
+    """The reference sent with the payment's session or charge (and checked when the
+    gateway reports it back): the invoice number, or the group reference."""
+    if payment.invoice_id:
+        return payment.invoice.number
+    return payment_group_reference(payment=payment) if payment_invoice_ids(payment=payment) else ""
+
+
+def _charge_words(*, payment: Payment) -> tuple[str, dict]:
+    """The charge's description and metadata (what the gateway's dashboard shows)."""
+    if payment.invoice_id:
+        number = payment.invoice.number
+        return f"Invoice {number}", {"invoice": number, "payment": str(payment.pk)}
+    numbers = list(
+        Invoice.objects.filter(pk__in=payment_invoice_ids(payment=payment))
+        .order_by("pk")
+        .values_list("number", flat=True)
+    )
+    return f"Invoices {', '.join(numbers)}"[:1000], {
+        # Stripe keeps metadata values to 500 characters; the reference finds the rest.
+        "invoices": ",".join(numbers)[:500],
+        "reference": payment_group_reference(payment=payment),
+        "payment": str(payment.pk),
+    }
+
+
 def payment_charge_request(*, payment: Payment, return_url: str = "") -> gw.ChargeRequest:
     """The charge of a saved method for this attempt. The first call builds it (with
     `return_url`, where 3-D Secure comes back to, defaulting to the invoice's page) and
@@ -125,18 +156,19 @@ def payment_charge_request(*, payment: Payment, return_url: str = "") -> gw.Char
     (payment_refresh_pending after a timeout) must send the SAME parameters, or Stripe
     answers idempotency_error and the attempt stays pending for ever."""
     if payment.charge_request is None:
-        invoice = payment.invoice
         customer = Customer.objects.select_related("contact").get(pk=payment.customer_id)
+        description, metadata = _charge_words(payment=payment)
         built = gw.ChargeRequest(
             customer=gateway_customer(customer=customer),
             method_ref=payment.method.gateway_ref,
             amount=payment.amount,
             currency=payment.currency,
             idempotency_key=payment.idempotency_key,
-            description=f"Invoice {invoice.number}",
+            description=description,
             off_session=payment.off_session,
-            return_url=return_url or invoice_pay_url(invoice=invoice),
-            metadata={"invoice": invoice.number, "payment": str(payment.pk)},
+            # A payment of several invoices always passes its own page (invoices_pay_all).
+            return_url=return_url or invoice_pay_url(invoice=payment.invoice),
+            metadata=metadata,
         )
         # The first to store wins (two callers at once store one request, both send it).
         Payment.objects.filter(pk=payment.pk, charge_request__isnull=True).update(
@@ -183,7 +215,7 @@ def invoice_pay_refusal(*, invoice: Invoice) -> BillingError | None:
         return BillingError(
             f"Invoice {invoice.number} has nothing left to pay.", code=NOTHING_TO_PAY
         )
-    pending = invoice.payments.filter(status=PaymentStatus.PENDING).first()
+    pending = invoice_payments_pending(invoice=invoice).first()
     if pending is not None:
         who = "PayPal" if pending.method_kind == PaymentMethodKind.PAYPAL else "the bank"
         return BillingError(
@@ -192,6 +224,14 @@ def invoice_pay_refusal(*, invoice: Invoice) -> BillingError | None:
             code=PAYMENT_IN_PROGRESS,
         )
     return None
+
+
+def invoice_payments_pending(*, invoice: Invoice):
+    """The invoice's payments on their way: its own, and payments of several invoices
+    at once that include it (their allocations)."""
+    return Payment.objects.filter(
+        Q(invoice=invoice) | Q(allocations__invoice=invoice), status=PaymentStatus.PENDING
+    ).distinct()
 
 
 @transaction.atomic
@@ -345,7 +385,7 @@ def payment_hosted_finish(*, customer: Customer, session_id: str, actor: Actor) 
         customer=customer,
         owner=result.owner,
         what="payment session",
-        reference=payment.invoice.number if payment.invoice_id else "",
+        reference=payment_reference(payment=payment),
     )
     if (why := payment_card_refusal(result=result)) is not None:
         return payment_refused_card(payment=payment, result=result, why=why, actor=actor)
@@ -440,179 +480,6 @@ def payment_refused_card(
     return payment_refused_card_record(
         payment=payment, result=result, refund=refund, why=why, actor=actor
     )
-
-
-def payment_paypal_start(
-    *, invoice: Invoice, actor: Actor, return_url: str, cancel_url: str
-) -> Started:
-    """PayPal checkout: an order the customer approves on PayPal, then we capture it."""
-    payment_kind_require(kind=PaymentMethodKind.PAYPAL)
-    gateway = paypal_gateway()
-    _paypal_previous_settle(invoice=invoice, gateway=gateway, actor=actor)
-    payment = _attempt_create(
-        invoice=invoice,
-        method_kind=PaymentMethodKind.PAYPAL,
-        gateway=gateway.name,
-        method=None,
-        off_session=False,
-        how="paypal",
-    )
-    try:
-        order = gateway.order_create(
-            gw.PayPalOrderRequest(
-                amount=payment.amount,
-                currency=payment.currency,
-                reference=invoice.number,
-                description=f"Invoice {invoice.number}",
-                idempotency_key=payment.idempotency_key,
-                return_url=return_url,
-                cancel_url=cancel_url,
-                invoice_id=f"{invoice.number}-{payment.attempt}",
-            )
-        )
-    except GatewayError as error:
-        # Closed, even when PayPal may have made the order: nobody saw its approve link,
-        # so it can never be approved nor charged (docs/RULES.md, PayPal).
-        payment_record_result(
-            payment=payment,
-            result=gw.ChargeResult(
-                status=gw.FAILED,
-                gateway_ref="",
-                amount=payment.amount,
-                currency=payment.currency,
-                error_code=error.code,
-                error_message=error.message,
-            ),
-            actor=actor,
-        )
-        # The PayPal gateway's messages are our own sentences (billing/gateways/paypal.py).
-        raise BillingError(error.message, code=error.code) from error
-    Payment.objects.filter(pk=payment.pk).update(
-        status=PaymentStatus.REQUIRES_ACTION,
-        gateway_ref=order.order_id,
-        action_url=order.approve_url,
-    )
-    payment.refresh_from_db()
-    return Started(payment=payment, redirect_url=order.approve_url)
-
-
-def _paypal_previous_settle(*, invoice: Invoice, gateway, actor: Actor) -> None:
-    """Before a new order: every attempt of the invoice still waiting for the customer is
-    asked about at PayPal. A captured one is recorded (it may pay the invoice, and then
-    nothing new starts); one not captured is closed, so its order is never captured."""
-    waiting = invoice.payments.filter(
-        gateway=gateway.name,
-        method_kind=PaymentMethodKind.PAYPAL,
-        status=PaymentStatus.REQUIRES_ACTION,
-    ).exclude(gateway_ref="")
-    for payment in waiting:
-        try:
-            state = gateway.order_get(payment.gateway_ref)
-        except GatewayError as error:
-            raise BillingError(
-                "We cannot check your previous PayPal payment at the moment. Please try "
-                "again in a few minutes: you will not be charged twice.",
-                code=error.code,
-            ) from error
-        if state.captured:
-            payment_record_result(
-                payment=payment, result=state.result, actor=actor, gateway_report=True
-            )
-            continue
-        payment_record_result(
-            payment=payment,
-            result=gw.ChargeResult(
-                status=gw.FAILED,
-                gateway_ref=payment.gateway_ref,
-                amount=payment.amount,
-                currency=payment.currency,
-                error_code=SUPERSEDED,
-                error_message="This PayPal payment was replaced by a newer one.",
-            ),
-            actor=actor,
-        )
-
-
-def payment_paypal_capture(*, customer: Customer, order_id: str, actor: Actor) -> Payment:
-    """The customer approved the order on PayPal: capture it (once, by its request id).
-    A lost answer leaves the attempt pending (the gateway has already asked PayPal's order;
-    the pending poll asks again): never back to PayPal's approval page."""
-    payment_kind_require(kind=PaymentMethodKind.PAYPAL)
-    gateway = paypal_gateway()
-    payment = Payment.objects.filter(
-        customer=customer, gateway=gateway.name, gateway_ref=order_id
-    ).first()
-    if payment is None:
-        raise BillingError("This PayPal payment was not found.", code="payment_not_found")
-    if payment.status in FINAL:
-        return payment
-    try:
-        result = gateway.order_capture(
-            order_id=order_id, idempotency_key=paypal_capture_key(payment=payment)
-        )
-    except GatewayError as error:
-        if error.may_retry:
-            # No answer, and PayPal's order could not show a capture: it may still come.
-            # Pending (no second order starts; the poll asks PayPal), never back to approval.
-            Payment.objects.filter(pk=payment.pk).update(
-                status=PaymentStatus.PENDING,
-                action_url="",
-                error_code=error.code,
-                error_message=error.message[:300],
-            )
-            payment.refresh_from_db()
-            return payment
-        return payment_gateway_failed(payment=payment, error=error, actor=actor)
-    # The order was found among this customer's attempts before the capture (PayPal
-    # knows no customer of ours): its reference must be this attempt's invoice too.
-    hosted_owner_check(
-        customer=customer,
-        owner=result.owner,
-        what="PayPal order",
-        reference=payment.invoice.number if payment.invoice_id else "",
-    )
-    return payment_record_result(payment=payment, result=result, actor=actor, gateway_report=True)
-
-
-def paypal_capture_key(*, payment: Payment) -> str:
-    """The PayPal-Request-Id of the attempt's capture: the same on every try."""
-    return f"{payment.idempotency_key}-capture"
-
-
-def payment_paypal_refresh(*, payment: Payment, actor: Actor) -> Payment:
-    """Asks PayPal where a pending PayPal attempt stands (the pending poll): the order's
-    capture is recorded; an order approved and not captured (a capture whose answer was
-    lost before PayPal made it) is captured with the attempt's own key."""
-    if payment.status != PaymentStatus.PENDING:
-        return payment
-    gateway = paypal_gateway()
-    if not payment.gateway_ref:
-        # An order never made, or made and never shown (see payment_paypal_start).
-        return payment_record_result(
-            payment=payment,
-            result=gw.ChargeResult(
-                status=gw.FAILED,
-                gateway_ref="",
-                amount=payment.amount,
-                currency=payment.currency,
-                error_code=payment.error_code or gateway_errors.UNAVAILABLE,
-                error_message="PayPal did not answer when the payment started. Nothing "
-                "was charged.",
-            ),
-            actor=actor,
-        )
-    try:
-        state = gateway.order_get(payment.gateway_ref)
-        result = state.result
-        if not state.captured and state.status == "APPROVED":
-            result = gateway.order_capture(
-                order_id=payment.gateway_ref, idempotency_key=paypal_capture_key(payment=payment)
-            )
-    except GatewayError:
-        return payment  # still unknown: the next poll asks again
-    if result.status not in (gw.SUCCEEDED, gw.FAILED, gw.PENDING):
-        return payment  # waiting for the customer: nothing to record
-    return payment_record_result(payment=payment, result=result, actor=actor, gateway_report=True)
 
 
 def payment_paypal_refund_extra(*, payment_id: int, actor: Actor) -> Refund | None:
@@ -797,8 +664,8 @@ def payment_record_transition(
     report moves a FAILED attempt to SUCCEEDED: the money was taken, the records follow.
     Nothing moves a SUCCEEDED attempt to FAILED (payment_reverse handles money taken back)."""
     lock_customer(pk=payment.customer_id)
-    if payment.invoice_id:
-        lock_invoice(pk=payment.invoice_id)
+    for invoice_id in payment_invoice_ids(payment=payment):  # id order (services/locks.py)
+        lock_invoice(pk=invoice_id)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     revived = (
         gateway_report and payment.status == PaymentStatus.FAILED and result.status == gw.SUCCEEDED
@@ -838,9 +705,22 @@ def payment_record_transition(
             **({"after_failed": "reported succeeded by the gateway"} if revived else {}),
         },
     )
-    if payment.status == PaymentStatus.SUCCEEDED and payment.invoice_id:
-        _invoice_apply(payment=payment, actor=actor)
+    if payment.status == PaymentStatus.SUCCEEDED and payment.kind == PaymentKind.INVOICE:
+        payment_apply_to_invoices(payment=payment, actor=actor)
     return payment, before
+
+
+def payment_apply_to_invoices(*, payment: Payment, actor: Actor) -> None:
+    """A succeeded payment's money onto what it pays: its invoice, or each invoice of a
+    "pay all" payment by its allocation. Called under the payment's locks."""
+    if payment.invoice_id:
+        _invoice_apply(
+            payment=payment, invoice_id=payment.invoice_id, amount=payment.amount, actor=actor
+        )
+    for allocation in payment.allocations.order_by("invoice_id"):
+        _invoice_apply(
+            payment=payment, invoice_id=allocation.invoice_id, amount=allocation.amount, actor=actor
+        )
 
 
 def _paypal_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor, before) -> bool:
@@ -881,12 +761,12 @@ def _paypal_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor,
     return True
 
 
-def _invoice_apply(*, payment: Payment, actor: Actor) -> None:
-    """The succeeded payment's money onto its invoice; any excess becomes credit, except
-    a whole PayPal capture for an invoice already settled: refunded to PayPal."""
-    invoice = Invoice.objects.get(pk=payment.invoice_id)
+def _invoice_apply(*, payment: Payment, invoice_id: int, amount: Decimal, actor: Actor) -> None:
+    """`amount` of the succeeded payment onto one invoice (all of it, or the invoice's
+    allocation); any excess becomes credit, except a whole PayPal capture for an invoice
+    already settled: refunded to PayPal."""
+    invoice = Invoice.objects.get(pk=invoice_id)
     via = payment.get_method_kind_display().lower()
-    amount = payment.amount
     if invoice.status != InvoiceStatus.OPEN and payment.gateway == Gateway.PAYPAL:
         Payment.objects.filter(pk=payment.pk).update(error_code=EXTRA_CAPTURE)
         payment.error_code = EXTRA_CAPTURE
@@ -931,10 +811,11 @@ def _invoice_apply(*, payment: Payment, actor: Actor) -> None:
 
 @transaction.atomic
 def payment_reverse(*, payment: Payment, reason: str, actor: Actor) -> Payment:
-    """A succeeded payment taken back by the bank (SEPA return, chargeback): the invoice
-    owes that money again and is open; audited."""
+    """A succeeded payment taken back by the bank (SEPA return, chargeback): each invoice
+    it paid owes that money again (its allocation, for a payment of several invoices) and
+    is open; audited."""
     lock_customer(pk=payment.customer_id)
-    invoice = lock_invoice(pk=payment.invoice_id) if payment.invoice_id else None
+    invoices = [lock_invoice(pk=pk) for pk in payment_invoice_ids(payment=payment)]
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.status != PaymentStatus.SUCCEEDED:
         return payment
@@ -948,23 +829,33 @@ def payment_reverse(*, payment: Payment, reason: str, actor: Actor) -> Payment:
         before={"status": PaymentStatus.SUCCEEDED},
         after={"status": PaymentStatus.REVERSED, "reason": reason},
     )
-    if invoice is not None:
-        owed = min(invoice.amount_due.amount + payment.amount, invoice.total.amount)
-        before = {"status": invoice.status, "amount_due": invoice.amount_due}
-        if invoice.status == InvoiceStatus.PAID:
-            invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
-            invoice.status = InvoiceStatus.OPEN
-            invoice.paid_at = None
-        invoice.amount_due = money(owed, invoice.currency)
-        invoice.save(update_fields=["status", "paid_at", "amount_due", "amount_due_currency"])
-        audit_record(
+    allocated = dict(payment.allocations.values_list("invoice_id", "amount"))
+    for invoice in invoices:
+        _invoice_reopen(
+            invoice=invoice,
+            amount=allocated.get(invoice.pk, payment.amount),
+            reason=reason,
             actor=actor,
-            action="invoice.reopened",
-            target=invoice,
-            before=before,
-            after={"status": invoice.status, "amount_due": invoice.amount_due, "why": reason},
         )
-        if invoice.subscription_id:
-            # Its organization's mode follows (read-only again if now overdue).
-            overdue_refresh_subscription(subscription=invoice.subscription, actor=actor)
     return payment
+
+
+def _invoice_reopen(*, invoice: Invoice, amount: Decimal, reason: str, actor: Actor) -> None:
+    owed = min(invoice.amount_due.amount + amount, invoice.total.amount)
+    before = {"status": invoice.status, "amount_due": invoice.amount_due}
+    if invoice.status == InvoiceStatus.PAID:
+        invoice_check_transition(invoice=invoice, to=InvoiceStatus.OPEN)
+        invoice.status = InvoiceStatus.OPEN
+        invoice.paid_at = None
+    invoice.amount_due = money(owed, invoice.currency)
+    invoice.save(update_fields=["status", "paid_at", "amount_due", "amount_due_currency"])
+    audit_record(
+        actor=actor,
+        action="invoice.reopened",
+        target=invoice,
+        before=before,
+        after={"status": invoice.status, "amount_due": invoice.amount_due, "why": reason},
+    )
+    if invoice.subscription_id:
+        # Its organization's mode follows (read-only again if now overdue).
+        overdue_refresh_subscription(subscription=invoice.subscription, actor=actor)

@@ -43,6 +43,7 @@ from billing.services.payments import (
     invoice_pay_url,
     payment_card_refusal,
     payment_record_transition,
+    payment_reference,
     payment_refused_card_record,
     payment_refused_card_refund,
 )
@@ -70,7 +71,7 @@ def _reference(payment: Payment) -> str:
     """The reference we sent when opening the payment's session."""
     if payment.kind == PaymentKind.TOP_UP:
         return top_up_reference(payment)
-    return payment.invoice.number if payment.invoice_id else ""
+    return payment_reference(payment=payment)
 
 
 def _payment_for(*, refs: list[str], payment_id: str = "") -> Payment | None:

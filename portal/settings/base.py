@@ -261,6 +261,9 @@ BALANCE_TOP_UP_MAX = env.int("BALANCE_TOP_UP_MAX", default=10000)
 BILLING_COLLECTION_RETRY_DAYS = env.list(
     "BILLING_COLLECTION_RETRY_DAYS", cast=int, default=[1, 3, 5, 7]
 )
+# SEPA direct debit: our creditor identifier (ICS in France), quoted in every debit's
+# pre-notification and shown beside the mandate reference. The default is a demo value.
+BILLING_SEPA_CREDITOR_ID = env.str("BILLING_SEPA_CREDITOR_ID", default="FR00ZZZ999999")
 
 # Payment gateways (billing/gateways/). Never commit keys: set them in the environment.
 # The sandbox (no money moves, nothing leaves this machine, test cards "pay") stands in for

@@ -22,6 +22,7 @@ from billing.selectors import (
 from billing.selectors_payments import (
     credit_note_refund,
     invoice_payment_rows,
+    invoices_pay_all_preview,
     payment_method_label,
 )
 from portal.context import customer_required
@@ -50,6 +51,7 @@ def invoices(request, *, customer):
             "documents": page.object_list,
             "query": query.urlencode(),
             "credit": customer_credit_balance(customer=customer),
+            "pay_all": invoices_pay_all_preview(customer=customer),
             "nav": "invoices",
         },
     )

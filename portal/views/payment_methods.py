@@ -33,6 +33,7 @@ def _render_list(request, customer, *, status=200):
             .filter(kind=PaymentMethodKind.PAYPAL)
             .exists(),
             "seller": settings.BILLING_SELLER,
+            "sepa_creditor_id": settings.BILLING_SEPA_CREDITOR_ID,
             "offered": payment_kinds_offered(),
             "nav": "payment",
         },

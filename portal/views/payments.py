@@ -32,10 +32,9 @@ from billing.services.payments import (
     payment_charge_method,
     payment_hosted_finish,
     payment_hosted_start,
-    payment_paypal_capture,
-    payment_paypal_start,
     payment_refresh,
 )
+from billing.services.paypal_payments import payment_paypal_capture, payment_paypal_start
 from portal.context import customer_required
 from portal.forms_billing import PAY_NEW_CARD, PAY_PAYPAL, PAY_SAVED, PayInvoiceForm
 

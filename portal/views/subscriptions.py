@@ -23,6 +23,7 @@ from billing.selectors import (
     subscriptions_for_customer,
     subscriptions_with_device_counts,
 )
+from billing.selectors_payments import invoices_pay_all_preview
 from billing.services.proration import (
     DECREASE,
     SCHEDULED_DECREASE,
@@ -76,6 +77,7 @@ def subscriptions(request, *, customer):
             "page": page,
             "renewals": renewals,
             "overview": overview,
+            "pay_all": invoices_pay_all_preview(customer=customer),
             "nav": "subscriptions",
         },
     )

@@ -12,7 +12,8 @@ from billing.errors import BillingError
 from billing.gateways import interface as gw
 from billing.models import Payment, WebhookEvent
 from billing.services.ownership import NOT_YOURS_CODE, hosted_owner_matches
-from billing.services.payments import payment_hosted_finish, payment_paypal_capture, payment_refresh
+from billing.services.payments import payment_hosted_finish, payment_refresh
+from billing.services.paypal_payments import payment_paypal_capture
 from billing.services.top_ups import top_up_finish
 from tests.billing.payment_helpers import post_stripe, stripe_event
 from tests.factories import CustomerFactory

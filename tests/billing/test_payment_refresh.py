@@ -8,11 +8,8 @@ import pytest
 from billing.gateways import sandbox
 from billing.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.services.invoices import invoice_add_line, invoice_create_draft, invoice_finalize
-from billing.services.payments import (
-    payment_charge_method,
-    payment_paypal_start,
-    payment_refresh,
-)
+from billing.services.payments import payment_charge_method, payment_refresh
+from billing.services.paypal_payments import payment_paypal_start
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,11 +11,8 @@ from billing.errors import BillingError
 from billing.gateways import card_gateway, paypal_gateway
 from billing.gateways import interface as gw
 from billing.models import CreditEntry, CreditKind, InvoiceStatus, Payment, PaymentStatus
-from billing.services.payments import (
-    payment_paypal_start,
-    payment_record_bank_transfer,
-    payment_record_result,
-)
+from billing.services.payments import payment_record_bank_transfer, payment_record_result
+from billing.services.paypal_payments import payment_paypal_start
 from tests.billing.payment_helpers import open_invoice
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from audit.models import AuditEntry
 from billing.errors import BillingError
 from billing.models import CreditEntry, InvoiceStatus, Payment, PaymentStatus, Refund
 from billing.services.collection import payment_refresh_pending
-from billing.services.payments import payment_paypal_capture, payment_paypal_start
+from billing.services.paypal_payments import payment_paypal_capture, payment_paypal_start
 from tests.billing.payment_helpers import open_invoice
 from tests.billing.test_webhooks import _post_paypal
 

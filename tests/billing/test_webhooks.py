@@ -10,7 +10,8 @@ import pytest
 
 from audit.models import AuditEntry
 from billing.models import InvoiceStatus, Payment, PaymentStatus, WebhookEvent
-from billing.services.payments import payment_charge_method, payment_paypal_start
+from billing.services.payments import payment_charge_method
+from billing.services.paypal_payments import payment_paypal_start
 from tests.billing.payment_helpers import (
     intent_object,
     open_invoice,

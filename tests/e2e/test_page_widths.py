@@ -378,6 +378,22 @@ def _account_password(v: Visit) -> None:
     v.goto("/account/password/")
 
 
+def _invoices_pay_all(v: Visit) -> None:
+    v.goto("/invoices/pay-all/")
+
+
+def _invoices_pay_all_cancelled(v: Visit) -> None:
+    v.goto("/invoices/pay-all/cancelled/")
+    expect(v.page.get_by_text("Nothing was charged.")).to_be_visible()
+
+
+def _invoices_pay_all_returned(v: Visit, path: str) -> None:
+    """Back from a gateway with no payment id: the invoices page says so (the round trips
+    are in tests/portal/test_pay_all.py and tests/e2e/test_payments.py)."""
+    v.goto(f"/invoices/pay-all/{path}/")
+    expect(v.page.get_by_text("This payment was not found.")).to_be_visible()
+
+
 def _logout(v: Visit) -> None:
     v.page.get_by_role("button", name="Log out").click()
     expect(v.page.get_by_role("heading", name="Log in to your billing portal")).to_be_visible()
@@ -404,6 +420,12 @@ VISITS: dict[str, Callable[[Visit], None]] = {
     "portal:invoice_detail": _invoice_detail,
     "portal:invoice_pdf": _invoice_pdf,
     "portal:organization": _organization,
+    "portal:invoices_pay_all": _invoices_pay_all,
+    "portal:invoices_pay_all_cancelled": _invoices_pay_all_cancelled,
+    "portal:invoices_pay_all_card_return": lambda v: _invoices_pay_all_returned(v, "card"),
+    "portal:invoices_pay_all_authenticated": lambda v: _invoices_pay_all_returned(
+        v, "authenticated"
+    ),
     "portal:invoice_pay": _invoice_pay,
     "portal:invoice_pay_cancelled": _invoice_pay_cancelled,
     "portal:invoice_pay_card_return": _invoice_pay_card_return,

@@ -204,3 +204,37 @@ def test_the_payments_page_shows_a_refund_and_a_pending_sepa_debit(shopper, widt
     expect(shopper.locator(f"tr[data-invoice='{pending_invoice.number}']")).to_contain_text(
         "Payment on its way"
     )
+
+
+def test_pay_all_open_invoices_at_once_with_the_saved_card(shopper):
+    """From the billing overview's amount due: one payment of the sum pays both invoices;
+    the Payments page shows it once, with the invoices it paid."""
+    from billing.models import Payment
+
+    add_card(shopper, "4242 4242 4242 4242")
+    shopper.wait_for_url("**/payment-method/")
+    first, second = open_invoice(shopper.customer), open_invoice(shopper.customer)
+    shopper.goto("/subscriptions/")
+    shopper.get_by_role("link", name="Pay all 2 open invoices at once: 96.00 EUR").click()
+    shopper.wait_for_url("**/invoices/pay-all/")
+    expect(shopper.locator('[data-amount="pay-all"]')).to_have_text("96.00 EUR")
+    expect(shopper.locator("[data-transfer-reference]")).to_have_text(
+        f"{first.number} {second.number}"
+    )
+    expect(shopper.locator("[data-pay-all-paypal]")).to_contain_text(
+        "PayPal pays one invoice at a time"
+    )
+    shopper.get_by_role("button", name="Pay 96.00 EUR with Visa •••• 4242 (default)").click()
+    shopper.wait_for_url("**/invoices/")
+    expect(shopper.get_by_role("status")).to_contain_text(
+        f"Thank you: 96.00 EUR received. Invoices {first.number}, {second.number} are paid."
+    )
+    expect(shopper.locator("[data-pay-all-link]")).to_have_count(0)
+    for invoice in (first, second):
+        invoice.refresh_from_db()
+        assert invoice.status == InvoiceStatus.PAID
+    payment = Payment.objects.get()
+    shopper.goto("/payments/")
+    row = shopper.locator(f"tr[data-payment='{payment.pk}']")
+    expect(row.locator("[data-allocation]")).to_have_count(2)
+    expect(row.locator('[data-amount="payment"]')).to_contain_text("96.00 EUR")

@@ -106,6 +106,7 @@ class FakeStripe:
         self.payment_methods: dict[str, dict] = {}
         self.payment_intents: dict[str, dict] = {}
         self.setup_intents: dict[str, dict] = {}
+        self.mandates: dict[str, dict] = {}
         self.sessions: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.idempotent: dict[str, tuple[dict, int, dict]] = {}  # key → (params, status, body)
@@ -151,7 +152,25 @@ class FakeStripe:
                     "customer": session["customer"],
                     "payment_method": payment_method,
                     "usage": "off_session",
+                    "mandate": None,
                 }
+                if self.payment_methods[payment_method].get("type") == "sepa_debit":
+                    mandate = {
+                        "id": self._new_id("mandate"),
+                        "object": "mandate",
+                        "payment_method": payment_method,
+                        "status": "active",
+                        "type": "multi_use",
+                        "payment_method_details": {
+                            "type": "sepa_debit",
+                            "sepa_debit": {
+                                "reference": f"FAKEMANDATE{len(self.mandates) + 1:05d}",
+                                "url": "https://stripe.com/mandate/fake",
+                            },
+                        },
+                    }
+                    self.mandates[mandate["id"]] = mandate
+                    seti["mandate"] = mandate["id"]
                 self.setup_intents[seti["id"]] = seti
                 self.payment_methods[payment_method]["customer"] = session["customer"]
                 session.update(setup_intent=seti["id"], status="complete")
@@ -302,6 +321,7 @@ class FakeStripe:
             "payment_intent": self.payment_intents,
             "setup_intent": self.setup_intents,
             "customer": self.customers,
+            "mandate": self.mandates,
         }
         for path in paths:
             node = obj

@@ -112,6 +112,11 @@ PAGES_WITHOUT_IDS: dict[str, Callable[[Holdings], list[str]]] = {
     "portal:contact": lambda a: [a.customer.name],
     "portal:subscriptions": lambda a: [a.subscription.public_id, a.subscription.organization_name],
     "portal:invoices": lambda a: [a.invoice.number],
+    # Pay all: A's own open invoices; the returns find no payment of A's and say so.
+    "portal:invoices_pay_all": lambda a: [a.customer.name],
+    "portal:invoices_pay_all_authenticated": lambda a: [],
+    "portal:invoices_pay_all_card_return": lambda a: [],
+    "portal:invoices_pay_all_cancelled": lambda a: [],
     "portal:payment_method": lambda a: [a.customer.name],
     "portal:payment_method_add": lambda a: [],
     "portal:payment_method_added": lambda a: [a.customer.name],

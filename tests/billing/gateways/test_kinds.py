@@ -20,11 +20,8 @@ from billing.services.payment_methods import (
     payment_method_setup_start,
     payment_methods_chargeable,
 )
-from billing.services.payments import (
-    payment_charge_method,
-    payment_hosted_start,
-    payment_paypal_start,
-)
+from billing.services.payments import payment_charge_method, payment_hosted_start
+from billing.services.paypal_payments import payment_paypal_start
 from billing.services.top_ups import auto_top_up_configure, top_up_start
 from tests.billing.payment_helpers import ISSUED, open_invoice, saved_method
 from tests.factories import CustomerFactory

@@ -422,7 +422,21 @@ def test_setup_session_result_describes_the_saved_method(gateway, fake_stripe, m
         saved.funding,
     ) == expected
     [get] = fake_stripe.requests_to("GET", f"/v1/checkout/sessions/{session.session_id}")
-    assert get.params["expand"] == ["setup_intent.payment_method"]
+    assert get.params["expand"] == ["setup_intent.payment_method", "setup_intent.mandate"]
+    # A card has no mandate; a SEPA debit's comes from the expanded Mandate (next test).
+    assert saved.mandate_ref == ("FAKEMANDATE00001" if method == "pm_sepa_debit" else "")
+
+
+def test_a_saved_sepa_debit_carries_its_mandate_reference(gateway, fake_stripe):
+    session = gateway.setup_session_create(setup_request(kinds=("sepa_debit",)))
+    fake_stripe.complete_checkout(session.session_id, "pm_sepa_debit")
+
+    saved = gateway.setup_session_result(session.session_id)
+
+    # The Mandate's payment_method_details.sepa_debit.reference, read through the expand.
+    (mandate,) = fake_stripe.mandates.values()
+    assert mandate["payment_method_details"]["sepa_debit"]["reference"] == "FAKEMANDATE00001"
+    assert (saved.kind, saved.mandate_ref) == ("sepa_debit", "FAKEMANDATE00001")
 
 
 def test_setup_session_result_before_completion_is_an_error(gateway):
