@@ -677,7 +677,7 @@ def payment_record_transition(
         payment.gateway_ref = result.gateway_ref
     if result.capture_ref:
         payment.gateway_capture_ref = result.capture_ref
-    if _paypal_mismatch(payment=payment, result=result, actor=actor, before=before):
+    if _amount_mismatch(payment=payment, result=result, actor=actor, before=before):
         return payment, before
     payment.error_code, payment.error_message = result.error_code, result.error_message[:300]
     if result.status == gw.SUCCEEDED:
@@ -723,17 +723,20 @@ def payment_apply_to_invoices(*, payment: Payment, actor: Actor) -> None:
         )
 
 
-def _paypal_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor, before) -> bool:
-    """A PayPal capture of another amount or currency than the attempt asked is not
-    settled: the payment is left pending and flagged for staff (audit, log error)."""
-    if payment.gateway != Gateway.PAYPAL or result.status != gw.SUCCEEDED:
+def _amount_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor, before) -> bool:
+    """A gateway reporting success for another amount or currency than the attempt asked
+    (a PayPal capture, a Stripe PaymentIntent's amount received), whoever reports it (the
+    return page, the pending poll, a webhook), is not settled: the payment is left pending
+    and flagged for staff (audit, log error). Bank transfers are what staff typed."""
+    if payment.gateway == Gateway.OFFLINE or result.status != gw.SUCCEEDED:
         return False
     if result.amount == payment.amount and result.currency.upper() == payment.currency.upper():
         return False
     payment.status = PaymentStatus.PENDING
     payment.error_code = AMOUNT_MISMATCH
     payment.error_message = (
-        f"PayPal captured {result.amount} {result.currency}, not {payment.amount} "
+        f"{payment.get_gateway_display()} received {result.amount} {result.currency}, not "
+        f"{payment.amount} "
         f"{payment.currency}: staff check it."
     )[:300]
     payment.save()
@@ -751,7 +754,7 @@ def _paypal_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor,
         },
     )
     log.error(
-        "PayPal payment %s: captured %s %s, asked %s %s; not settled, flagged for staff",
+        "payment %s: the gateway received %s %s, asked %s %s; not settled, flagged for staff",
         payment.pk,
         result.amount,
         result.currency,

@@ -31,6 +31,7 @@ def payment_configuration_problem(
     bank_transfer_only: bool,
     test_mode: bool,
     installation_id: str = "",
+    sepa_creditor_id: str = "",
 ) -> str:
     """Why production must not start with these payment settings, or "".
 
@@ -72,4 +73,10 @@ def payment_configuration_problem(
         )
     if installation_id and (problem := installation_id_problem(installation_id)):
         return problem
+    if stripe_secret_key and not sepa_creditor_id:
+        # Stripe offers SEPA direct debit: every debit is pre-notified with our identifier.
+        return (
+            "BILLING_SEPA_CREDITOR_ID is not set: Stripe offers SEPA direct debit, and each "
+            "debit's pre-notification must carry your SEPA creditor identifier."
+        )
     return ""

@@ -35,6 +35,8 @@ _payment_problem = payment_configuration_problem(
     bank_transfer_only=PAYMENT_BANK_TRANSFER_ONLY,  # noqa: F405
     test_mode=PAYMENT_TEST_MODE,  # noqa: F405
     installation_id=env.str("PAYMENT_INSTALLATION_ID", default=""),
+    # Read without base.py's demo default: a real deployment names its own identifier.
+    sepa_creditor_id=env.str("BILLING_SEPA_CREDITOR_ID", default=""),
 )
 if _payment_problem:
     raise ImproperlyConfigured(_payment_problem)

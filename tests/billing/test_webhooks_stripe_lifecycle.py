@@ -646,3 +646,25 @@ def test_a_detached_method_disappears_and_is_no_longer_the_default(
     [email] = _customer_mail("can no longer be used")
     assert "invoices are open" not in email.body  # none is
     assert PaymentMethod.objects.filter(customer=customer, removed_at__isnull=True).count() == 0
+
+
+def test_a_short_amount_read_back_by_the_pending_poll_is_flagged_not_settled(
+    fake_stripe, django_capture_on_commit_callbacks
+):
+    """The same check when no webhook comes: the poll reads the PaymentIntent back."""
+    from billing.services.collection import payment_refresh_pending
+
+    invoice = open_invoice()
+    method = saved_method(invoice.customer, "pm_sepa_debit")
+    payment = payment_charge_method(invoice=invoice, method=method, actor="test", off_session=True)
+    assert payment.status == PaymentStatus.PENDING
+    intent = fake_stripe.payment_intents[payment.gateway_ref]
+    intent["status"], intent["amount_received"] = "succeeded", 4700  # the bank's answer
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = payment_refresh_pending(payment_id=payment.pk)
+    assert (payment.status, payment.error_code) == (PaymentStatus.PENDING, "amount_mismatch")
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_due.amount) == (InvoiceStatus.OPEN, Decimal("48.00"))
+    assert _audits("payment.amount_mismatch", payment) == 1
+    assert _customer_mail("received") == []

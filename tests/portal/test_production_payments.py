@@ -172,6 +172,11 @@ NO_WAY_TO_PAY = (
             "PAYMENT_INSTALLATION_ID is 'prod:eu/1': set it to 1-32 letters",
             id="malformed installation id",
         ),
+        pytest.param(
+            {"STRIPE_SECRET_KEY": "sk_live_x", "BILLING_SEPA_CREDITOR_ID": ""},
+            "BILLING_SEPA_CREDITOR_ID is not set",
+            id="stripe without a sepa creditor id",
+        ),
     ],
 )
 def test_production_refuses_to_start_without_a_real_way_to_pay(env, said):

@@ -20,6 +20,8 @@ PRODUCTION = {
     "PAYMENT_BANK_TRANSFER_ONLY": "true",
     # Required with Stripe or PayPal keys (the idempotency keys' prefix).
     "PAYMENT_INSTALLATION_ID": "prod-test",
+    # Required with Stripe keys (SEPA debits are pre-notified with it).
+    "BILLING_SEPA_CREDITOR_ID": "FR12ZZZ123456",
 }
 
 
