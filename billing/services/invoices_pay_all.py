@@ -25,7 +25,6 @@ from billing.errors import BillingError
 from billing.gateways import card_gateway
 from billing.gateways import interface as gw
 from billing.gateways.errors import GatewayError, customer_message
-from billing.gateways.kinds import payment_method_usable
 from billing.models import (
     Customer,
     Invoice,
@@ -45,10 +44,10 @@ from billing.services.payments import (
     gateway_customer,
     gateway_idempotency_key,
     invoice_pay_refusal,
-    payment_charge_request,
+    payment_attempt_charge,
     payment_gateway_failed,
     payment_group_reference,
-    payment_record_result,
+    payment_method_require_usable,
 )
 
 PAY_ALL_CHANGED = "pay_all_changed"
@@ -184,11 +183,7 @@ def invoices_pay_all_charge_method(
             f"{method} cannot pay several invoices at once: pay each from its page.",
             code="method_not_chargeable",
         )
-    if not payment_method_usable(kind=method.kind, gateway=method.gateway):
-        raise BillingError(
-            f"{method} cannot be charged at the moment. You can pay by bank transfer.",
-            code=METHOD_UNAVAILABLE,
-        )
+    payment_method_require_usable(method=method)
     payment = _attempt_create(
         customer=customer,
         terms=terms,
@@ -197,12 +192,7 @@ def invoices_pay_all_charge_method(
         method=method,
         how="pay",
     )
-    request = payment_charge_request(payment=payment, return_url=return_url)
-    try:
-        result = card_gateway().charge(request)
-    except GatewayError as error:
-        return payment_gateway_failed(payment=payment, error=error, actor=actor)
-    return payment_record_result(payment=payment, result=result, actor=actor)
+    return payment_attempt_charge(payment=payment, return_url=return_url, actor=actor)
 
 
 def invoices_pay_all_hosted_start(

@@ -19,8 +19,6 @@ Locks (services/locks.py): the customer, then the invoice, then the payment row.
 import logging
 from decimal import Decimal
 
-from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 
 from audit.models import AuditEntry
@@ -28,7 +26,6 @@ from audit.services import Actor, audit_record
 from billing.models import (
     BalanceEntry,
     BalanceKind,
-    Customer,
     Payment,
     PaymentKind,
     PaymentStatus,
@@ -38,21 +35,13 @@ from billing.services.balance import balance_write
 from billing.services.locks import lock_customer, lock_invoice
 from billing.services.payments import (
     AMOUNT_MISMATCH,
+    payment_amount_mismatch_flag,
     payment_apply_to_invoices,
     payment_reverse,
 )
+from billing.staff_alerts import staff_alert
 
 log = logging.getLogger("billing.payments")
-
-
-def staff_alert(*, subject: str, body: str) -> None:
-    """An e-mail to staff (STAFF_ALERT_EMAIL), sent when the transaction commits."""
-    mail = EmailMessage(
-        subject=subject,
-        body=f"{body}\n\n{settings.PORTAL_BASE_URL.rstrip('/')}/admin/billing/payment/\n",
-        to=[settings.STAFF_ALERT_EMAIL],
-    )
-    transaction.on_commit(mail.send, robust=True)
 
 
 def _chargeback_key(payment: Payment) -> str:
@@ -227,41 +216,7 @@ def payment_flag_amount_mismatch(
         return payment
     if payment.error_code == AMOUNT_MISMATCH and payment.status == PaymentStatus.PENDING:
         return payment  # flagged already (a replay under another event id)
-    before = payment.status
-    payment.status = PaymentStatus.PENDING
-    payment.error_code = AMOUNT_MISMATCH
-    payment.error_message = (
-        f"Stripe received {received} {currency.upper()}, not {payment.amount} "
-        f"{payment.currency}: staff check it."
-    )[:300]
-    payment.save(update_fields=["status", "error_code", "error_message", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="payment.amount_mismatch",
-        target=payment,
-        before={"status": before},
-        after={
-            "status": payment.status,
-            "asked": f"{payment.amount} {payment.currency}",
-            "received": f"{received} {currency.upper()}",
-            "gateway_ref": payment.gateway_ref,
-        },
-    )
-    log.error(
-        "Stripe payment %s: received %s %s, asked %s %s; not settled, flagged for staff",
-        payment.pk,
-        received,
-        currency.upper(),
-        payment.amount,
-        payment.currency,
-    )
-    customer = Customer.objects.get(pk=payment.customer_id)
-    staff_alert(
-        subject=f"Payment {payment.pk}: amount received is not the amount asked",
-        body=(
-            f"Stripe reports {received} {currency.upper()} received for payment {payment.pk} "
-            f"of {customer.name} ({payment.gateway_ref}); we asked {payment.amount} "
-            f"{payment.currency}. It is left pending, not settled: check it at Stripe."
-        ),
+    payment_amount_mismatch_flag(
+        payment=payment, received=received, currency=currency, actor=actor, before=payment.status
     )
     return payment

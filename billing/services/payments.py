@@ -65,6 +65,7 @@ from billing.services.overdue import overdue_refresh_subscription
 from billing.services.ownership import hosted_owner_check
 from billing.services.payment_kinds import METHOD_UNAVAILABLE, payment_kind_require
 from billing.services.top_up_invoices import top_up_invoice_settle
+from billing.staff_alerts import staff_alert
 
 FINAL = {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
 AMOUNT_MISMATCH = "amount_mismatch"
@@ -306,11 +307,7 @@ def payment_charge_method(
         raise BillingError("That payment method is not available.", code=METHOD_UNAVAILABLE)
     if not method.can_charge_off_session:
         raise BillingError(f"{method} cannot be charged directly.", code="method_not_chargeable")
-    if not payment_method_usable(kind=method.kind, gateway=method.gateway):
-        raise BillingError(
-            f"{method} cannot be charged at the moment. You can pay by bank transfer.",
-            code=METHOD_UNAVAILABLE,
-        )
+    payment_method_require_usable(method=method)
     payment = _attempt_create(
         invoice=invoice,
         method_kind=method.kind,
@@ -319,6 +316,21 @@ def payment_charge_method(
         off_session=off_session,
         how=how,
     )
+    return payment_attempt_charge(payment=payment, return_url=return_url, actor=actor)
+
+
+def payment_method_require_usable(*, method: PaymentMethod) -> None:
+    """A saved method the gateway configured now can charge (billing/gateways/kinds.py)."""
+    if not payment_method_usable(kind=method.kind, gateway=method.gateway):
+        raise BillingError(
+            f"{method} cannot be charged at the moment. You can pay by bank transfer.",
+            code=METHOD_UNAVAILABLE,
+        )
+
+
+def payment_attempt_charge(*, payment: Payment, return_url: str, actor: Actor) -> Payment:
+    """Charges the attempt's saved method (outside any lock) and records the answer once:
+    one invoice, or several paid at once."""
     request = payment_charge_request(payment=payment, return_url=return_url)
     try:
         result = card_gateway().charge(request)
@@ -732,11 +744,28 @@ def _amount_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor,
         return False
     if result.amount == payment.amount and result.currency.upper() == payment.currency.upper():
         return False
+    payment_amount_mismatch_flag(
+        payment=payment,
+        received=result.amount,
+        currency=result.currency,
+        actor=actor,
+        before=before,
+    )
+    return True
+
+
+def payment_amount_mismatch_flag(
+    *, payment: Payment, received: Decimal, currency: str, actor: Actor, before: str
+) -> None:
+    """THE writer of an amount mismatch, on the locked payment: left pending, flagged
+    (error_code amount_mismatch), audited, logged as an error and e-mailed to staff; the
+    invoice is not touched. Whoever saw it (a webhook, the return page, the pending poll,
+    a PayPal capture) calls this."""
+    gateway = payment.get_gateway_display()
     payment.status = PaymentStatus.PENDING
     payment.error_code = AMOUNT_MISMATCH
     payment.error_message = (
-        f"{payment.get_gateway_display()} received {result.amount} {result.currency}, not "
-        f"{payment.amount} "
+        f"{gateway} received {received} {currency.upper()}, not {payment.amount} "
         f"{payment.currency}: staff check it."
     )[:300]
     payment.save()
@@ -748,20 +777,29 @@ def _amount_mismatch(*, payment: Payment, result: gw.ChargeResult, actor: Actor,
         after={
             "status": payment.status,
             "asked": f"{payment.amount} {payment.currency}",
-            "captured": f"{result.amount} {result.currency}",
+            "received": f"{received} {currency.upper()}",
             "gateway_ref": payment.gateway_ref,
             "capture_ref": payment.gateway_capture_ref,
         },
     )
     log.error(
-        "payment %s: the gateway received %s %s, asked %s %s; not settled, flagged for staff",
+        "payment %s: %s received %s %s, asked %s %s; not settled, flagged for staff",
         payment.pk,
-        result.amount,
-        result.currency,
+        gateway,
+        received,
+        currency.upper(),
         payment.amount,
         payment.currency,
     )
-    return True
+    staff_alert(
+        subject=f"Payment {payment.pk}: amount received is not the amount asked",
+        body=(
+            f"{gateway} reports {received} {currency.upper()} received for payment "
+            f"{payment.pk} of customer {payment.customer_id} ({payment.gateway_ref}); we asked "
+            f"{payment.amount} {payment.currency}. It is left pending, not settled: check it "
+            f"at {gateway}."
+        ),
+    )
 
 
 def _invoice_apply(*, payment: Payment, invoice_id: int, amount: Decimal, actor: Actor) -> None:
